@@ -1,0 +1,65 @@
+"""entities.mentions -> windowed counts; closed windows -> trending.entities.
+
+Windows close on stream time (the largest event time this partition has seen,
+minus the grace period), never on the wall clock, so a backfill of old
+articles closes the same windows a live run would have.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from .. import metrics
+from ..app import WINDOW_SPECS, app, mentions_topic, settings, stream_time, trending_topic, window_counts
+from ..trending.windows import close_windows, count_mention
+from .common import decode_json, log, send_dead_letter
+
+# Closed windows stay queryable (and serve as baseline) this long in stream time.
+RETENTION_WINDOWS = 8
+CLOSE_CHECK_STEP = min(spec.step for spec in WINDOW_SPECS)
+
+
+def _retention() -> float:
+    return max(spec.size for spec in WINDOW_SPECS) * RETENTION_WINDOWS
+
+
+@app.agent(mentions_topic, name="aggregate")
+async def aggregate_agent(stream):
+    async for event in stream.events():
+        partition = event.message.partition
+        try:
+            mention = decode_json(event.value)
+            ts = float(mention["event_ts"])
+            for field in ("entity_id", "article_id", "mentions"):
+                mention[field]  # noqa: B018 - presence check with a KeyError reason
+        except Exception as exc:
+            await send_dead_letter(event, "aggregate", f"bad mention record: {type(exc).__name__}: {exc}", exc)
+            continue
+        part_key = str(partition)
+        previous = stream_time.get(part_key)
+        watermark = None if previous is None else previous - settings.grace
+        result = count_mention(window_counts, mention, WINDOW_SPECS, watermark, partition)
+        metrics.MENTIONS.inc(1 if result.counted else 0)
+        if result.repeated:
+            metrics.REPEATED.inc()
+        if result.late:
+            metrics.LATE.inc()
+            counted = f"; counted in {', '.join(result.counted)}" if result.counted else ""
+            await send_dead_letter(
+                event, "aggregate",
+                f"late: windows {', '.join(result.late)} had closed (watermark {watermark}){counted}",
+            )
+        if previous is None or ts > previous:
+            stream_time[part_key] = ts
+            new_watermark = ts - settings.grace
+            metrics.WATERMARK.labels(part_key).set(new_watermark)
+            old_watermark = None if previous is None else previous - settings.grace
+            if old_watermark is None or new_watermark // CLOSE_CHECK_STEP > old_watermark // CLOSE_CHECK_STEP:
+                finals = close_windows(
+                    window_counts, partition=partition, watermark=new_watermark, retention=_retention(),
+                )
+                for final in finals:
+                    await trending_topic.send(key=final["entity_id"].encode(), value=orjson.dumps(final))
+                    metrics.WINDOWS_CLOSED.labels(final["window"]).inc()
+                if finals:
+                    log.info("closed %d windows on partition %d", len(finals), partition)

@@ -1,0 +1,29 @@
+"""articles.parsed -> articles.enriched (entities and categories added)."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from .. import metrics
+from ..app import app, enriched_topic, parsed_topic
+from ..clock import iso_to_epoch
+from .common import PIPELINE, decode_json, log, send_dead_letter
+
+
+@app.agent(parsed_topic, name="enrich")
+async def enrich_agent(stream):
+    async for event in stream.events():
+        try:
+            enriched = PIPELINE.enrich(decode_json(event.value))
+        except Exception as exc:
+            log.exception("enrich failed")
+            await send_dead_letter(event, "enrich", f"{type(exc).__name__}: {exc}", exc)
+            continue
+        await enriched_topic.send(key=enriched["id"].encode(), value=orjson.dumps(enriched))
+        metrics.ARTICLES.labels("enrich").inc()
+        try:
+            metrics.LATENCY.observe(max(0.0, time.time() - iso_to_epoch(enriched["ingested_at"])))
+        except (KeyError, ValueError):
+            pass

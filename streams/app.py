@@ -1,0 +1,79 @@
+"""The Faust application: topics, tables and settings, nothing else.
+
+Agents live in `streams.agents` and web views in `streams.web`; importing
+`streams.worker` wires them all. The broker address comes from KAFKA_BROKER,
+which `newsstreams run` points at the embedded broker before importing this.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from . import topics
+from .settings import Settings
+from .trending.windows import WindowSpec
+
+settings = Settings.from_env()
+
+app = faust.App(
+    settings.app_id,
+    broker=settings.broker or "kafka://127.0.0.1:9092",
+    store=settings.store,
+    datadir=settings.data_dir,
+    autodiscover=False,
+    origin="streams",
+    topic_partitions=settings.partitions,
+    topic_replication_factor=1,
+    topic_allow_declare=True,
+    consumer_auto_offset_reset="earliest",
+    # The embedded broker joins groups slowly unless these are short.
+    broker_session_timeout=10.0,
+    broker_heartbeat_interval=1.0,
+    broker_rebalance_timeout=10.0,
+    broker_commit_every=100,
+    broker_commit_interval=1.0,
+    producer_linger=0.005,
+    stream_wait_empty=False,
+    web_enabled=True,
+    web_bind=settings.web_host,
+    web_host=settings.web_host,
+    web_port=settings.web_port,
+    web_in_thread=False,
+)
+
+raw_topic = app.topic(topics.RAW, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
+parsed_topic = app.topic(topics.PARSED, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
+enriched_topic = app.topic(topics.ENRICHED, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
+mentions_topic = app.topic(topics.MENTIONS, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
+trending_topic = app.topic(topics.TRENDING, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
+deadletter_topic = app.topic(topics.DEADLETTER, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
+
+_category_topics: dict[str, faust.TopicT] = {}
+
+
+def category_topic(category_id: str) -> faust.TopicT:
+    """Topics per category are made on first use, so new rules need no restart."""
+    topic = _category_topics.get(category_id)
+    if topic is None:
+        topic = app.topic(
+            topics.category_topic(category_id),
+            key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw",
+        )
+        _category_topics[category_id] = topic
+    return topic
+
+
+WINDOW_SPECS: tuple[WindowSpec, ...] = tuple(WindowSpec(size) for size in settings.windows)
+
+# Per (window, start, entity): counts and the article ids already counted.
+window_counts = app.Table(
+    "window-counts", default=None, key_type=str, value_type=dict,
+    key_serializer="json", value_serializer="json",
+    help="Mention counts per entity and event-time window",
+)
+# Per mentions partition: the largest event time seen, i.e. stream time.
+stream_time = app.Table(
+    "stream-time", default=None, key_type=str, value_type=float,
+    key_serializer="json", value_serializer="json",
+    help="Largest event time seen per partition of entities.mentions",
+)

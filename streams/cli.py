@@ -1,0 +1,315 @@
+"""The `newsstreams` command line.
+
+Errors a user can fix (bad arguments, unreadable files, no broker) are printed
+as one line on stderr with exit code 2; nothing prints a traceback for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+import orjson
+
+from .settings import parse_duration
+
+
+class UsageError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return value
+
+
+def sample_pages() -> list[Path]:
+    """The bundled sample pages that `run --demo` publishes."""
+    folder = resources.files("streams").joinpath("samples")
+    return sorted(Path(str(item)) for item in folder.iterdir() if item.name.endswith(".txt"))
+
+
+def require_broker() -> str:
+    broker = os.environ.get("KAFKA_BROKER")
+    if not broker:
+        raise UsageError(
+            "KAFKA_BROKER is not set: point it at Kafka (e.g. KAFKA_BROKER=kafka://localhost:9092), "
+            "or use `newsstreams run`, which starts an embedded broker"
+        )
+    return broker
+
+
+def bootstrap_servers(broker_url: str) -> str:
+    """`kafka://a:9092;b:9092` or `a:9092,b:9092` -> `a:9092,b:9092` for aiokafka."""
+    hosts = []
+    for part in broker_url.replace(";", ",").split(","):
+        part = part.strip()
+        if "://" in part:
+            part = part.split("://", 1)[1]
+        if part:
+            hosts.append(part)
+    if not hosts:
+        raise UsageError(f"KAFKA_BROKER names no host: {broker_url!r}")
+    return ",".join(hosts)
+
+
+# ---------------------------------------------------------------- run / worker
+
+def _start_worker(args, *, demo_paths: list[Path] | None = None) -> int:
+    if getattr(args, "web_port", None):
+        os.environ["NEWSSTREAMS_WEB_PORT"] = str(args.web_port)
+    from .worker import app
+
+    if demo_paths:
+        from .demo import register_demo
+
+        register_demo(app, demo_paths)
+    loglevel = getattr(args, "loglevel", "warn")
+    sys.argv = ["newsstreams", "worker", "--loglevel", loglevel]
+    app.main()
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .broker import EmbeddedBroker
+
+    demo_paths = sample_pages() if args.demo else None
+    if os.environ.get("KAFKA_BROKER"):
+        return _start_worker(args, demo_paths=demo_paths)
+    with EmbeddedBroker() as broker:
+        os.environ["KAFKA_BROKER"] = broker.url
+        print(f"embedded broker on {broker.bootstrap}", file=sys.stderr)
+        return _start_worker(args, demo_paths=demo_paths)
+
+
+def cmd_worker(args) -> int:
+    require_broker()
+    return _start_worker(args)
+
+
+# ---------------------------------------------------------------- produce
+
+def cmd_produce(args) -> int:
+    from .ingest.produce import produce_targets
+
+    bootstrap = bootstrap_servers(require_broker())
+    return asyncio.run(produce_targets(
+        bootstrap, args.targets, every=args.every, progress=not args.quiet, topic=args.topic,
+    ))
+
+
+# ---------------------------------------------------------------- consume
+
+def cmd_consume(args) -> int:
+    from .kafka_io import consume_topic
+
+    bootstrap = bootstrap_servers(require_broker())
+    return asyncio.run(consume_topic(
+        bootstrap, args.topic, from_beginning=args.from_beginning, limit=args.limit, idle_timeout=args.timeout,
+    ))
+
+
+# ---------------------------------------------------------------- trending
+
+def cmd_trending(args) -> int:
+    import httpx
+
+    base = args.url or f"http://127.0.0.1:{os.environ.get('NEWSSTREAMS_WEB_PORT', '6066')}"
+    params = {"top": args.top}
+    if args.window:
+        params["window"] = args.window
+    if args.type:
+        params["type"] = args.type
+    try:
+        response = httpx.get(f"{base.rstrip('/')}/trending", params=params, timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise UsageError(f"cannot reach a worker at {base}: {exc}. Is `newsstreams run` or `worker` running?") from None
+    if response.status_code != 200:
+        try:
+            message = response.json().get("error", response.text)
+        except ValueError:
+            message = response.text
+        raise UsageError(f"{base}/trending answered {response.status_code}: {message}")
+    data = response.json()
+    if args.json:
+        sys.stdout.write(orjson.dumps(data).decode() + "\n")
+        return 0
+    print(f"window {data['window']}  start {data['start']}  end {data['end']}")
+    if not data["items"]:
+        print("(nothing counted yet)")
+    for rank, item in enumerate(data["items"], 1):
+        print(f"{rank:>3}. {item['score']:>7.2f}  {item['mentions']:>5} mentions  {item['articles']:>4} articles  "
+              f"{item['type']:<4} {item['name']}  [{item['id']}]")
+    return 0
+
+
+# ---------------------------------------------------------------- process
+
+def cmd_process(args) -> int:
+    from .ingest.sources import IngestError, iter_raw_articles
+    from .pipeline import Pipeline, RejectedArticle
+
+    pipeline = Pipeline(rules_path=os.environ.get("NEWSSTREAMS_ROUTING_RULES") or None)
+    out = sys.stdout
+    rejected = 0
+    for target in args.paths:
+        try:
+            items = list(iter_raw_articles(target))
+        except IngestError as exc:
+            raise UsageError(str(exc)) from None
+        for item in items:
+            try:
+                articles = pipeline.process(item.value)
+            except RejectedArticle as exc:
+                rejected += 1
+                print(f"rejected {item.origin}: {exc.reason}", file=sys.stderr)
+                continue
+            for article in articles:
+                out.write(orjson.dumps(article).decode() + "\n")
+    out.flush()
+    return 1 if rejected and args.strict else 0
+
+
+# ---------------------------------------------------------------- NER
+
+def cmd_eval_ner(args) -> int:
+    from .entities.evaluate import eval_ner
+
+    path = Path(args.conll_file)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    try:
+        report, summary = eval_ner(path)
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    print(report)
+    print(orjson.dumps(summary).decode())
+    return 0
+
+
+def cmd_train_ner(args) -> int:
+    from .entities.train import train_ner
+
+    path = Path(args.train_file)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    scores = train_ner(path, Path(args.output) if args.output else None, seed=args.seed, dev_fraction=args.dev_fraction)
+    print(orjson.dumps(scores).decode())
+    return 0
+
+
+# ---------------------------------------------------------------- bench
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    result = run_bench(articles=args.articles, rate=args.rate, latency_seconds=args.latency_seconds, workers=args.workers)
+    print(orjson.dumps(result).decode())
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsstreams",
+        description="Stream processor for news: parse, enrich with entities, route and trend.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="embedded broker (unless KAFKA_BROKER) + worker + web UI")
+    p.add_argument("--demo", action="store_true", help="also publish the bundled sample pages")
+    p.add_argument("--web-port", type=_port, help="HTTP port (default 6066 or NEWSSTREAMS_WEB_PORT)")
+    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("worker", help="a Faust worker against KAFKA_BROKER")
+    p.add_argument("--web-port", type=_port, help="HTTP port (default 6066 or NEWSSTREAMS_WEB_PORT)")
+    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("produce", help="publish pages, JSON/JSONL articles or RSS/Atom feeds to articles.raw")
+    p.add_argument("targets", nargs="+", metavar="PATH_OR_URL")
+    p.add_argument("--every", type=_duration, help="poll the targets again at this interval (e.g. 5m)")
+    p.add_argument("--topic", default=None, help="topic to write to (default articles.raw)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("consume", help="print messages of a topic as JSON Lines")
+    p.add_argument("topic")
+    p.add_argument("--from-beginning", action="store_true", help="start at the oldest message")
+    p.add_argument("--limit", type=_positive_int, help="stop after N messages")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="stop after this many seconds without a message (default: wait forever, or 10 s with --limit)")
+    p.set_defaults(func=cmd_consume)
+
+    p = sub.add_parser("trending", help="print the current trending table of a running worker")
+    p.add_argument("--window", help="window name, e.g. 5m, 1h, 1d")
+    p.add_argument("--type", choices=["PER", "ORG", "LOC", "MISC"], type=str.upper)
+    p.add_argument("--top", type=_positive_int, default=10)
+    p.add_argument("--url", help="worker URL (default http://127.0.0.1:$NEWSSTREAMS_WEB_PORT)")
+    p.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    p.set_defaults(func=cmd_trending)
+
+    p = sub.add_parser("process", help="parse + enrich + route offline; one EnrichedArticle JSON per line")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any input was rejected")
+    p.set_defaults(func=cmd_process)
+
+    p = sub.add_parser("eval-ner", help="precision/recall/F1 of the NER model on a CoNLL file")
+    p.add_argument("conll_file")
+    p.set_defaults(func=cmd_eval_ner)
+
+    p = sub.add_parser("train-ner", help="train the CRF NER model on a CoNLL file")
+    p.add_argument("train_file")
+    p.add_argument("--output", help="model file to write (default: the packaged model)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dev-fraction", type=float, default=0.1)
+    p.set_defaults(func=cmd_train_ner)
+
+    p = sub.add_parser("bench", help="end-to-end benchmark on the embedded broker")
+    p.add_argument("--articles", type=_positive_int, default=3000, help="articles per throughput run")
+    p.add_argument("--rate", type=_positive_int, default=100, help="offered load for the latency run (articles/s)")
+    p.add_argument("--latency-seconds", type=_positive_int, default=10, help="length of the latency run")
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes for the pipeline run")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UsageError as exc:
+        print(f"newsstreams {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

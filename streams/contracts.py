@@ -1,0 +1,36 @@
+"""Message contracts: the JSON Schemas in `schemas/`, and a validator for them."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+SCHEMA_FILES = {
+    "raw_article/1": "raw_article.schema.json",
+    "parsed_article/1": "parsed_article.schema.json",
+    "enriched_article/1": "enriched_article.schema.json",
+    "mention/1": "mention.schema.json",
+    "trending_window/1": "trending_window.schema.json",
+    "dead_letter/1": "dead_letter.schema.json",
+}
+
+
+@lru_cache(maxsize=None)
+def validator(schema_name: str) -> Draft202012Validator:
+    schema = json.loads((SCHEMA_DIR / SCHEMA_FILES[schema_name]).read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+def validation_errors(message: dict, schema_name: str | None = None) -> list[str]:
+    """Empty when `message` satisfies its schema (named by its own `schema` field)."""
+    name = schema_name or message.get("schema")
+    if name not in SCHEMA_FILES:
+        return [f"unknown schema {name!r}"]
+    return [f"{'/'.join(map(str, error.absolute_path)) or '<root>'}: {error.message}"
+            for error in validator(name).iter_errors(message)]

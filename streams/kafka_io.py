@@ -1,0 +1,102 @@
+"""Plain aiokafka clients for the command line: no consumer group, no Faust.
+
+Every wait is bounded so that a command pointed at a dead broker fails with a
+message instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import sys
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+CONNECT_TIMEOUT = 15.0
+
+
+class BrokerUnavailable(Exception):
+    pass
+
+
+async def start_producer(bootstrap: str, **options) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=15000, **options)
+    try:
+        await asyncio.wait_for(producer.start(), CONNECT_TIMEOUT)
+    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+        await producer.stop()
+        raise BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {exc or type(exc).__name__}") from None
+    return producer
+
+
+async def assigned_consumer(bootstrap: str, topic: str, *, from_beginning: bool, wait_for_topic: float = 10.0) -> AIOKafkaConsumer:
+    """A consumer on every partition of `topic`, without joining a group."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15000)
+    try:
+        await asyncio.wait_for(consumer.start(), CONNECT_TIMEOUT)
+    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+        await consumer.stop()
+        raise BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {exc or type(exc).__name__}") from None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_for_topic
+    partitions = None
+    while True:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions or loop.time() >= deadline:
+            break
+        await consumer._client.force_metadata_update()  # the topic may have just been created
+        await asyncio.sleep(0.2)
+    if not partitions:
+        await consumer.stop()
+        raise BrokerUnavailable(f"topic {topic!r} does not exist on {bootstrap}")
+    assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(assignment)
+    if from_beginning:
+        await consumer.seek_to_beginning(*assignment)
+    else:
+        await consumer.seek_to_end(*assignment)
+    return consumer
+
+
+def message_to_json(message) -> bytes:
+    """JSON messages print as themselves; anything else is wrapped with its bytes in base64."""
+    try:
+        value = orjson.loads(message.value) if message.value is not None else None
+        return orjson.dumps(value)
+    except orjson.JSONDecodeError:
+        return orjson.dumps({
+            "topic": message.topic, "partition": message.partition, "offset": message.offset,
+            "value_b64": base64.b64encode(message.value).decode("ascii"),
+        })
+
+
+async def consume_topic(bootstrap: str, topic: str, *, from_beginning: bool, limit: int | None, idle_timeout: float | None) -> int:
+    from .cli import UsageError
+
+    if idle_timeout is None and limit is not None:
+        idle_timeout = 10.0
+    try:
+        consumer = await assigned_consumer(bootstrap, topic, from_beginning=from_beginning)
+    except BrokerUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    seen = 0
+    out = sys.stdout.buffer
+    try:
+        while limit is None or seen < limit:
+            batch = await consumer.getmany(timeout_ms=int((idle_timeout or 3600) * 1000), max_records=500)
+            if not batch:
+                if idle_timeout is not None:
+                    break
+                continue
+            for records in batch.values():
+                for message in records:
+                    out.write(message_to_json(message) + b"\n")
+                    seen += 1
+                    if limit is not None and seen >= limit:
+                        break
+            out.flush()
+    finally:
+        await consumer.stop()
+    return 0

@@ -1,0 +1,25 @@
+"""Prometheus counters a monitoring team scrapes from `/metrics`."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the web view)
+
+REGISTRY = CollectorRegistry()
+
+ARTICLES = Counter("newsstreams_articles_total", "Articles that left a stage", ["stage"], registry=REGISTRY)
+DEADLETTERS = Counter("newsstreams_deadletters_total", "Records sent to the dead-letter topic", ["stage"], registry=REGISTRY)
+ROUTED = Counter("newsstreams_routed_total", "Articles sent to a category topic", ["category"], registry=REGISTRY)
+MENTIONS = Counter("newsstreams_mentions_counted_total", "Entity mentions counted into windows", registry=REGISTRY)
+LATE = Counter("newsstreams_mentions_late_total", "Mentions that arrived after their window closed", registry=REGISTRY)
+REPEATED = Counter("newsstreams_mentions_repeated_total", "Mentions ignored because the article was already counted", registry=REGISTRY)
+WINDOWS_CLOSED = Counter("newsstreams_windows_closed_total", "Windows closed and published", ["window"], registry=REGISTRY)
+WATERMARK = Gauge("newsstreams_watermark_seconds", "Event-time watermark per mentions partition", ["partition"], registry=REGISTRY)
+LATENCY = Histogram(
+    "newsstreams_enrich_latency_seconds", "From arrival on articles.raw to enriched",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY,
+)
+
+
+def render() -> bytes:
+    return generate_latest(REGISTRY)

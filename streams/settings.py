@@ -1,0 +1,105 @@
+"""Run-time settings, read from the environment so that containers and the CLI agree.
+
+Every name here is documented in the README and used by docker-compose.yml.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_WEB_PORT = 6066
+DEFAULT_APP_ID = "newsstreams"
+DEFAULT_PARTITIONS = 4
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _windows_env(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        sizes = tuple(parse_duration(part) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+    if not sizes:
+        raise ValueError(f"{name} names no window")
+    return sizes
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """`90`, `90s`, `5m`, `1h`, `1d` -> seconds."""
+    text = text.strip().lower()
+    if not text:
+        raise ValueError("empty duration")
+    unit = text[-1]
+    number = text[:-1] if unit in _UNITS else text
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h, 1d)") from None
+    seconds = int(value * _UNITS.get(unit, 1))
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive: {text!r}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str | None = None
+    """`kafka://host:port[,host:port]`; None means: start the embedded broker."""
+    app_id: str = DEFAULT_APP_ID
+    web_host: str = "127.0.0.1"
+    web_port: int = DEFAULT_WEB_PORT
+    partitions: int = DEFAULT_PARTITIONS
+    store: str = "memory://"
+    data_dir: str = ".newsstreams-data"
+    windows: tuple[int, ...] = (300, 3600, 86400)
+    grace: int = 600
+    routing_rules: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        broker = os.environ.get("KAFKA_BROKER") or None
+        if broker and "://" not in broker:
+            broker = f"kafka://{broker}"
+        return cls(
+            broker=broker,
+            app_id=os.environ.get("NEWSSTREAMS_APP_ID", DEFAULT_APP_ID),
+            web_host=os.environ.get("NEWSSTREAMS_WEB_HOST", "127.0.0.1"),
+            web_port=_int_env("NEWSSTREAMS_WEB_PORT", DEFAULT_WEB_PORT),
+            partitions=_int_env("NEWSSTREAMS_PARTITIONS", DEFAULT_PARTITIONS),
+            store=os.environ.get("NEWSSTREAMS_STORE", "memory://"),
+            data_dir=os.environ.get("NEWSSTREAMS_DATA_DIR", ".newsstreams-data"),
+            windows=_windows_env("NEWSSTREAMS_WINDOWS", (300, 3600, 86400)),
+            grace=parse_duration(os.environ.get("NEWSSTREAMS_GRACE", "10m")),
+            routing_rules=os.environ.get("NEWSSTREAMS_ROUTING_RULES") or None,
+        )
+
+
+# Environment variables the app reads; docker-compose.yml must only use these.
+ENVIRONMENT_VARIABLES = (
+    "KAFKA_BROKER",
+    "NEWSSTREAMS_APP_ID",
+    "NEWSSTREAMS_WEB_HOST",
+    "NEWSSTREAMS_WEB_PORT",
+    "NEWSSTREAMS_PARTITIONS",
+    "NEWSSTREAMS_STORE",
+    "NEWSSTREAMS_DATA_DIR",
+    "NEWSSTREAMS_WINDOWS",
+    "NEWSSTREAMS_GRACE",
+    "NEWSSTREAMS_ROUTING_RULES",
+)

@@ -1,0 +1,152 @@
+"""Two views of one text: what people read, and what matching compares.
+
+Display text keeps the original letters and only loses invisible junk, so that
+what a user sees is what the source wrote. The matching form folds every
+spelling variant that Arabic news uses for the same word, and carries an offset
+map back to the display text so that a span found while matching can be shown.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Invisible characters that only confuse matching and rendering: bidi controls,
+# zero-width marks, BOM, soft hyphen, Arabic letter mark, word joiner.
+_INVISIBLE = dict.fromkeys(
+    [
+        0x00AD, 0x061C, 0x180E, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F,
+        0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2060, 0x2061, 0x2062,
+        0x2063, 0x2064, 0x2066, 0x2067, 0x2068, 0x2069, 0xFEFF,
+    ]
+)
+_SPACES = dict.fromkeys([0x00A0, 0x2007, 0x202F, 0x2000, 0x2001, 0x2002, 0x2003,
+                         0x2004, 0x2005, 0x2006, 0x2008, 0x2009, 0x200A, 0x3000], " ")
+_DISPLAY_TABLE = {**_INVISIBLE, **_SPACES}
+
+# C0/C1 controls other than tab and newline never belong in article text.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# `عام .2022`: a full stop or comma that lost its place before a number at the
+# end of a sentence (a right-to-left editing accident).
+_GLUED_PUNCT_RE = re.compile(r"(?<=\s)([.,،؛:!?؟])(\d+)(?=\s|$)")
+
+# Letters folded for matching only. Persian/Urdu/Kurdish variants to Arabic,
+# alef and hamza carriers to bare letters, alef maksura and ta marbuta to the
+# letters they are confused with.
+_LETTER_FOLD = {
+    "\u06a9": "\u0643",  # ک keheh -> ك
+    "\u06aa": "\u0643",  # ڪ swash kaf
+    "\u06cc": "\u064a",  # ی farsi yeh -> ي
+    "\u06d0": "\u064a",  # ې
+    "\u06d2": "\u064a",  # ے yeh barree
+    "\u0649": "\u064a",  # ى alef maksura -> ي
+    "\u06d5": "\u0647",  # ە ae -> ه
+    "\u06c0": "\u0647",  # ۀ heh with yeh above
+    "\u06c1": "\u0647",  # ہ heh goal
+    "\u06be": "\u0647",  # ھ heh doachashmee
+    "\u0629": "\u0647",  # ة ta marbuta -> ه
+    "\u06c3": "\u0647",  # ۃ
+    "\u0622": "\u0627",  # آ
+    "\u0623": "\u0627",  # أ
+    "\u0625": "\u0627",  # إ
+    "\u0671": "\u0627",  # ٱ wasla
+    "\u0672": "\u0627",
+    "\u0673": "\u0627",
+    "\u0624": "\u0648",  # ؤ -> و
+    "\u0626": "\u064a",  # ئ -> ي
+    "\u06c6": "\u0648",  # ۆ
+    "\u06c7": "\u0648",
+    "\u06cb": "\u0648",
+    "\u06a4": "\u0641",  # ڤ ve -> ف
+    "\u06af": "\u0643",  # گ gaf -> ك (Gulf/Persian spelling of g)
+    "\u0686": "\u062c",  # چ -> ج
+    "\u067e": "\u0628",  # پ -> ب
+    "\u0698": "\u0632",  # ژ -> ز
+    "\u0640": "",        # tatweel
+}
+# Arabic-Indic and Eastern Arabic-Indic digits are not NFKC-equivalent to ASCII.
+_LETTER_FOLD.update({chr(0x0660 + i): str(i) for i in range(10)})
+_LETTER_FOLD.update({chr(0x06F0 + i): str(i) for i in range(10)})
+
+
+def _is_mark(ch: str) -> bool:
+    """Harakat, Quranic marks and other combining marks carry no identity."""
+    return unicodedata.category(ch) == "Mn"
+
+
+def clean_display(text: str) -> str:
+    """Readable text: original letters, no invisible junk, repaired punctuation."""
+    text = unicodedata.normalize("NFC", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.translate(_DISPLAY_TABLE)
+    text = _CONTROL_RE.sub("", text)
+    return _GLUED_PUNCT_RE.sub(r"\2\1", text)
+
+
+def _fold_char(ch: str) -> str:
+    folded = _LETTER_FOLD.get(ch)
+    if folded is not None:
+        return folded
+    if ch in _INVISIBLE or _is_mark(ch):
+        return ""
+    if ord(ch) < 0x80:
+        return ch.lower()
+    out = []
+    for part in unicodedata.normalize("NFKC", ch):
+        if _is_mark(part):
+            continue
+        part = _LETTER_FOLD.get(part, part)
+        out.append(part.casefold())
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchText:
+    """The matching form of a display text with a map back to it.
+
+    ``offsets[i]`` is the display index of matching character ``i``;
+    ``offsets[len(text)]`` is ``len(display)``, so a half-open span ``[a, b)``
+    of the matching form maps to ``[offsets[a], offsets[b - 1] + 1)``.
+    """
+
+    text: str
+    offsets: tuple[int, ...]
+    display_length: int
+
+    def to_display(self, start: int, end: int) -> tuple[int, int]:
+        """Map a half-open span of the matching form to the display text."""
+        if end <= start:
+            pos = self.offsets[start] if start < len(self.offsets) else self.display_length
+            return pos, pos
+        return self.offsets[start], self.offsets[end - 1] + 1
+
+
+def match_text(display: str) -> MatchText:
+    """Fold a display text for matching, remembering where each character came from."""
+    chars: list[str] = []
+    offsets: list[int] = []
+    for index, ch in enumerate(display):
+        folded = _fold_char(ch)
+        for part in folded:
+            chars.append(part)
+            offsets.append(index)
+    offsets.append(len(display))
+    return MatchText("".join(chars), tuple(offsets), len(display))
+
+
+def fold(text: str) -> str:
+    """Matching form of a short string (an alias, a keyword, a tag)."""
+    return "".join(_fold_char(ch) for ch in clean_display(text))
+
+
+_WS_RE = re.compile(r"\s+")
+
+
+def fold_phrase(text: str) -> str:
+    """Matching form with runs of white space and hyphens collapsed to one space.
+
+    Used for keys of dictionaries (aliases, tags) where `كيم جونج-أون` and
+    `كيم جونج اون` must meet.
+    """
+    return _WS_RE.sub(" ", fold(text).replace("-", " ")).strip()

@@ -1,0 +1,16 @@
+"""Topic names: the contract between upstream producers, the workers and consumers."""
+
+from __future__ import annotations
+
+RAW = "articles.raw"
+PARSED = "articles.parsed"
+ENRICHED = "articles.enriched"
+ENRICHED_PREFIX = "articles.enriched."
+MENTIONS = "entities.mentions"
+TRENDING = "trending.entities"
+DEADLETTER = "articles.deadletter"
+
+
+def category_topic(category_id: str) -> str:
+    """Downstream teams subscribe to one category by topic name."""
+    return f"{ENRICHED_PREFIX}{category_id}"

@@ -1,0 +1,74 @@
+"""Read-side of the window counts: the answers behind `/trending` and `/entities/{id}`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from .score import rank_window
+from .windows import WindowSpec
+
+
+def find_spec(specs: Iterable[WindowSpec], name: str | None) -> WindowSpec:
+    specs = list(specs)
+    if not name:
+        return specs[0]
+    for spec in specs:
+        if spec.name == name:
+            return spec
+    known = ", ".join(spec.name for spec in specs)
+    raise ValueError(f"unknown window {name!r}; known windows: {known}")
+
+
+def top_trending(
+    store: Mapping[str, dict],
+    spec: WindowSpec,
+    *,
+    entity_type: str | None = None,
+    top: int = 10,
+    at: float | None = None,
+) -> dict:
+    """Top entities of the window containing `at`, or of the latest window seen."""
+    entries = [entry for entry in store.values() if entry["window"] == spec.name]
+    history: dict[str, dict[int, int]] = defaultdict(dict)
+    for entry in entries:
+        history[entry["entity_id"]][entry["start"]] = entry["mentions"]
+    if at is not None:
+        starts = spec.starts(at)
+        start = starts[-1] if starts else None
+    else:
+        start = max((entry["start"] for entry in entries), default=None)
+    current = [entry for entry in entries if entry["start"] == start]
+    items = rank_window(current, history, size=spec.size, step=spec.step, entity_type=entity_type, top=top)
+    return {
+        "window": spec.name,
+        "start": start,
+        "end": None if start is None else start + spec.size,
+        "type": entity_type,
+        "items": items,
+    }
+
+
+def timeline(store: Mapping[str, dict], entity_id: str) -> dict | None:
+    """Every window's counts for one entity, oldest first, grouped by window spec."""
+    windows: dict[str, list[dict]] = defaultdict(list)
+    name = kind = None
+    for entry in store.values():
+        if entry["entity_id"] != entity_id:
+            continue
+        name, kind = entry["name"], entry["type"]
+        windows[entry["window"]].append({
+            "start": entry["start"],
+            "end": entry["start"] + entry["size"],
+            "mentions": entry["mentions"],
+            "articles": len(entry["articles"]),
+            "sources": len(entry["sources"]),
+        })
+    if name is None:
+        return None
+    return {
+        "id": entity_id,
+        "name": name,
+        "type": kind,
+        "windows": {key: sorted(points, key=lambda p: p["start"]) for key, points in windows.items()},
+    }

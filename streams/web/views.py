@@ -1,0 +1,66 @@
+"""HTTP API and dashboard served by every worker (Faust web)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from faust.web import Request, Response, View
+
+from .. import metrics
+from ..app import WINDOW_SPECS, app, window_counts
+from ..trending.query import find_spec, timeline, top_trending
+
+ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
+MAX_TOP = 200
+
+
+def _dashboard_html() -> str:
+    return resources.files(__package__).joinpath("dashboard.html").read_text(encoding="utf-8")
+
+
+def _bad_request(view: View, message: str) -> Response:
+    return view.json({"error": message}, status=400)
+
+
+@app.page("/")
+class Dashboard(View):
+    async def get(self, request: Request) -> Response:
+        return self.html(_dashboard_html())
+
+
+@app.page("/trending")
+class Trending(View):
+    async def get(self, request: Request) -> Response:
+        query = request.query
+        try:
+            spec = find_spec(WINDOW_SPECS, query.get("window"))
+        except ValueError as exc:
+            return _bad_request(self, str(exc))
+        entity_type = (query.get("type") or "").upper() or None
+        if entity_type and entity_type not in ENTITY_TYPES:
+            return _bad_request(self, f"unknown type {entity_type!r}; use one of {', '.join(ENTITY_TYPES)}")
+        try:
+            top = int(query.get("top") or 10)
+            at = float(query["at"]) if query.get("at") else None
+        except ValueError:
+            return _bad_request(self, "top must be a whole number and at a Unix time in seconds")
+        if not 1 <= top <= MAX_TOP:
+            return _bad_request(self, f"top must be between 1 and {MAX_TOP}")
+        result = top_trending(window_counts, spec, entity_type=entity_type, top=top, at=at)
+        result["windows"] = [s.name for s in WINDOW_SPECS]
+        return self.json(result)
+
+
+@app.page("/entities/{entity_id}")
+class Entity(View):
+    async def get(self, request: Request, entity_id: str) -> Response:
+        found = timeline(window_counts, entity_id)
+        if found is None:
+            return self.json({"error": f"no counts for entity {entity_id!r}"}, status=404)
+        return self.json(found)
+
+
+@app.page("/metrics")
+class Metrics(View):
+    async def get(self, request: Request) -> Response:
+        return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")

