@@ -1,0 +1,350 @@
+"""`newsstreams bench`: the pipeline against two passthroughs, same broker, same messages.
+
+Each throughput run consumes a backlog of N messages that was produced before
+the consumer started, and its rate is taken between the first and the last
+output message, so start-up and group joins do not count. Latency is measured
+separately at a fixed offered load, produce call to enriched arrival, in one
+process and on one clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import psutil
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from . import topics
+from .broker import EmbeddedBroker, free_port
+from .clock import utc_now_iso
+from .kafka_io import start_producer
+
+RUN_TIMEOUT = 600.0
+PARTITIONS = 4
+
+
+def seed_like_articles(count: int, *, prefix: str, seed: int = 1) -> list[bytes]:
+    """N distinct articles shaped like the sample pages: paragraphs shuffled, a unique line added."""
+    from .cli import sample_pages
+    from .ingest.sources import iter_raw_articles
+
+    templates = [orjson.loads(item.value) for page in sample_pages() for item in iter_raw_articles(str(page))]
+    rng = random.Random(seed)
+    out = []
+    now = utc_now_iso()
+    for i in range(count):
+        raw = dict(templates[i % len(templates)])
+        lead, _, rest = raw["body"].partition("\n\n")
+        paragraphs = [p for p in rest.split("\n\n")]
+        head = paragraphs[: max(1, len(paragraphs) // 2)]
+        rng.shuffle(head)
+        raw["body"] = "\n\n".join([lead, *head, *paragraphs[len(head):], f"رقم المتابعة {i} من {prefix}."])
+        raw["id"] = f"{prefix}-{i}"
+        raw["url"] = f"https://bench.example/{prefix}/{i}"
+        raw["published_at"] = now
+        out.append(orjson.dumps(raw))
+    return out
+
+
+class RssSampler:
+    """Peak resident memory of a set of processes, sampled in a thread."""
+
+    def __init__(self):
+        self.pids: list[int] = []
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.wait(0.2):
+            for pid in list(self.pids):
+                try:
+                    self.peak = max(self.peak, psutil.Process(pid).memory_info().rss)
+                except psutil.Error:
+                    pass
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+def _spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, *args], env={**os.environ, **env}, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+async def _produce_all(bootstrap: str, topic: str, payloads: list[bytes], keys: list[bytes] | None = None) -> float:
+    producer = await start_producer(bootstrap, linger_ms=5, max_batch_size=256 * 1024)
+    started = time.perf_counter()
+    try:
+        futures = [await producer.send(topic, value=v, key=keys[i] if keys else None) for i, v in enumerate(payloads)]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return len(payloads) / (time.perf_counter() - started)
+
+
+async def _ensure_topic(bootstrap: str, name: str, partitions: int = PARTITIONS) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await asyncio.wait_for(admin.start(), 15)
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    except Exception:  # already there: fine for a benchmark topic
+        pass
+    finally:
+        await admin.close()
+
+
+async def _collect(bootstrap: str, topic: str, *, count, timeout: float, on_message=None) -> list:
+    """Read `topic` from the beginning until `count(messages)` is reached; returns the messages."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15000)
+    await asyncio.wait_for(consumer.start(), 15)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    messages: list = []
+    try:
+        partitions = None
+        while not partitions:
+            if loop.time() > deadline:
+                raise TimeoutError(f"topic {topic} never appeared")
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                await asyncio.sleep(0.2)
+        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assignment)
+        await consumer.seek_to_beginning(*assignment)
+        while not count(messages):
+            if loop.time() > deadline:
+                raise TimeoutError(f"{topic}: {len(messages)} messages after {timeout:.0f}s")
+            batch = await consumer.getmany(timeout_ms=200, max_records=2000)
+            arrived = time.perf_counter()
+            for records in batch.values():
+                for message in records:
+                    messages.append(message)
+                    if on_message:
+                        on_message(message, arrived)
+    finally:
+        await consumer.stop()
+    return messages
+
+
+def _rate(messages: list) -> float:
+    """Messages per second between the first and last output, by their broker timestamps."""
+    stamps = sorted(m.timestamp for m in messages)
+    span = (stamps[-1] - stamps[0]) / 1000.0
+    return (len(stamps) - 1) / span if span > 0 else float("nan")
+
+
+async def _aiokafka_passthrough(bootstrap: str, n: int) -> float:
+    from aiokafka import AIOKafkaProducer
+
+    out_topic = "bench.out.aiokafka"
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15000)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await asyncio.wait_for(consumer.start(), 15)
+    await asyncio.wait_for(producer.start(), 15)
+    try:
+        parts = [TopicPartition("bench.in", p) for p in sorted(consumer.partitions_for_topic("bench.in") or [])]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        forwarded = 0
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while forwarded < n and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=1000)
+            for records in batch.values():
+                for message in records:
+                    await producer.send(out_topic, value=message.value, key=message.key)
+                    forwarded += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    messages = await _collect(bootstrap, out_topic, count=lambda m: len(m) >= n, timeout=60)
+    return _rate(messages)
+
+
+async def _faust_noop(bootstrap: str, n: int, workdir: Path, sampler: RssSampler) -> float:
+    process = _spawn(["-m", "streams.bench_noop"], {
+        "KAFKA_BROKER": f"kafka://{bootstrap}",
+        "NEWSSTREAMS_APP_ID": f"bench-noop-{uuid.uuid4().hex[:6]}",
+        "NEWSSTREAMS_DATA_DIR": str(workdir / "noop-data"),
+    }, workdir / "noop.log")
+    try:
+        messages = await _collect(bootstrap, "bench.out.faust", count=lambda m: len(m) >= n, timeout=RUN_TIMEOUT)
+    finally:
+        _stop(process)
+    return _rate(messages)
+
+
+def _start_workers(bootstrap: str, workers: int, workdir: Path, sampler: RssSampler) -> list[subprocess.Popen]:
+    app_id = f"bench-{uuid.uuid4().hex[:6]}"
+    processes = []
+    for i in range(workers):
+        process = _spawn(["-m", "streams", "worker", "--loglevel", "warn"], {
+            "KAFKA_BROKER": f"kafka://{bootstrap}",
+            "NEWSSTREAMS_APP_ID": app_id,
+            "NEWSSTREAMS_WEB_PORT": str(free_port()),
+            "NEWSSTREAMS_PARTITIONS": str(PARTITIONS),
+            "NEWSSTREAMS_DATA_DIR": str(workdir / f"worker-{i}"),
+        }, workdir / f"worker-{i}.log")
+        processes.append(process)
+        sampler.pids.append(process.pid)
+    return processes
+
+
+def _count_leads(prefix: str):
+    def count(messages) -> bool:
+        return sum(1 for m in messages if m.key and m.key.startswith(prefix.encode())) >= count.n
+    return count
+
+
+async def _pipeline(bootstrap: str, n: int, rate: int, seconds: int, workers: int, workdir: Path, sampler: RssSampler) -> dict:
+    payloads = seed_like_articles(n, prefix="tp")
+    await _produce_all(bootstrap, topics.RAW, payloads)
+    processes = _start_workers(bootstrap, workers, workdir, sampler)
+    try:
+        counter = _count_leads("tp-")
+        counter.n = n
+        messages = await _collect(bootstrap, topics.ENRICHED, count=counter, timeout=RUN_TIMEOUT)
+        leads = [m for m in messages if m.key.startswith(b"tp-")]
+        throughput = _rate(leads)
+        latency = await _latency(bootstrap, rate, seconds)
+    finally:
+        for process in processes:
+            _stop(process)
+    return {"pipeline_articles_per_s": throughput, **latency}
+
+
+async def _latency(bootstrap: str, rate: int, seconds: int) -> dict:
+    total = rate * seconds
+    payloads = seed_like_articles(total, prefix="lat", seed=2)
+    sent_at: dict[bytes, float] = {}
+    latencies: list[float] = []
+
+    def on_message(message, arrived):
+        key = message.key or b""
+        if key in sent_at:
+            latencies.append(arrived - sent_at.pop(key))
+
+    async def send():
+        producer = await start_producer(bootstrap, linger_ms=0)
+        try:
+            start = time.perf_counter()
+            for i, payload in enumerate(payloads):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent_at[f"lat-{i}".encode()] = time.perf_counter()
+                await producer.send(topics.RAW, value=payload)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    collector = asyncio.create_task(_collect(
+        bootstrap, topics.ENRICHED, count=lambda m: len(latencies) >= total, timeout=seconds + 120, on_message=on_message,
+    ))
+    await asyncio.sleep(1.0)  # the consumer is positioned before the first send
+    await send()
+    try:
+        await collector
+    except TimeoutError:
+        pass
+    latencies.sort()
+    if not latencies:
+        return {"latency_p50_ms": None, "latency_p99_ms": None, "latency_offered_rate": rate, "latency_samples": 0}
+    return {
+        "latency_p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "latency_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
+        "latency_offered_rate": rate,
+        "latency_samples": len(latencies),
+        "latency_lost": total - len(latencies),
+    }
+
+
+def ner_speed(sample: int = 400) -> float:
+    """Tokens per second of NER plus linking on one core, on seed-like bodies."""
+    from .entities.extract import EntityExtractor
+    from .entities.tokens import tokenize
+
+    extractor = EntityExtractor.default()
+    bodies = [orjson.loads(p)["body"] for p in seed_like_articles(sample, prefix="ner", seed=3)]
+    tokens = sum(len(tokenize(body)) for body in bodies)
+    extractor.extract(bodies[0])  # warm caches
+    started = time.perf_counter()
+    for body in bodies:
+        extractor.extract(body)
+    return tokens / (time.perf_counter() - started)
+
+
+def run_bench(*, articles: int, rate: int, latency_seconds: int, workers: int) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="newsstreams-bench-"))
+    sampler = RssSampler()
+    try:
+        with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
+            async def main() -> dict:
+                for name in ("bench.in", "bench.out.aiokafka", "bench.out.faust", topics.RAW, topics.ENRICHED):
+                    await _ensure_topic(broker.bootstrap, name)
+                payloads = seed_like_articles(articles, prefix="pt")
+                produce_rate = await _produce_all(broker.bootstrap, "bench.in", payloads)
+                print(f"bench: produced {articles} articles at {produce_rate:,.0f}/s", file=sys.stderr)
+                aiokafka_rate = await _aiokafka_passthrough(broker.bootstrap, articles)
+                print(f"bench: aiokafka passthrough {aiokafka_rate:,.0f}/s", file=sys.stderr)
+                faust_rate = await _faust_noop(broker.bootstrap, articles, workdir, sampler)
+                print(f"bench: no-op Faust passthrough {faust_rate:,.0f}/s", file=sys.stderr)
+                sampler.peak = 0
+                result = await _pipeline(broker.bootstrap, articles, rate, latency_seconds, workers, workdir, sampler)
+                print(f"bench: pipeline {result['pipeline_articles_per_s']:,.0f}/s", file=sys.stderr)
+                return {"aiokafka_passthrough_per_s": aiokafka_rate, "faust_noop_passthrough_per_s": faust_rate,
+                        "produce_per_s": produce_rate, **result}
+
+            figures = asyncio.run(main())
+    finally:
+        sampler.stop()
+    figures["ner_tokens_per_s"] = ner_speed()
+    pipeline = figures["pipeline_articles_per_s"]
+    return {
+        "articles": articles,
+        "workers": workers,
+        "partitions": PARTITIONS,
+        "pipeline_articles_per_s": round(pipeline, 1),
+        "faust_noop_passthrough_per_s": round(figures["faust_noop_passthrough_per_s"], 1),
+        "aiokafka_passthrough_per_s": round(figures["aiokafka_passthrough_per_s"], 1),
+        "ratio_pipeline_vs_faust_noop": round(pipeline / figures["faust_noop_passthrough_per_s"], 3),
+        "ratio_pipeline_vs_aiokafka": round(pipeline / figures["aiokafka_passthrough_per_s"], 3),
+        "latency_p50_ms": figures["latency_p50_ms"],
+        "latency_p99_ms": figures["latency_p99_ms"],
+        "latency_offered_rate": figures["latency_offered_rate"],
+        "latency_samples": figures["latency_samples"],
+        "worker_peak_rss_mb": round(sampler.peak / 2**20, 1),
+        "ner_tokens_per_s": round(figures["ner_tokens_per_s"]),
+        "produce_per_s": round(figures["produce_per_s"], 1),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+    }

@@ -1,0 +1,66 @@
+"""The embedded broker starts, answers Kafka clients, and never outlives its owner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from streams.broker import EmbeddedBroker
+
+from .conftest import consume, produce
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+async def test_round_trip_on_embedded_broker():
+    with EmbeddedBroker() as broker:
+        await produce(broker.bootstrap, "roundtrip", [b"one", b"two"])
+        got = await consume(broker.bootstrap, "roundtrip", until=lambda m: len(m) >= 2, timeout=20)
+        assert sorted(m.value for m in got) == [b"one", b"two"]
+
+
+def test_stopped_on_exception():
+    with pytest.raises(RuntimeError):
+        with EmbeddedBroker() as broker:
+            pid = broker._process.pid
+            raise RuntimeError("boom")
+    assert _gone(pid)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_no_orphan_when_owner_dies(sig):
+    script = (
+        "import sys, time\n"
+        "from streams.broker import EmbeddedBroker\n"
+        "with EmbeddedBroker() as b:\n"
+        "    print(b._process.pid, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(owner.stdout.readline())
+        assert psutil.pid_exists(pid)
+        os.kill(owner.pid, sig)
+        owner.wait(timeout=15)
+        assert _gone(pid), f"broker {pid} outlived its owner after {sig!r}"
+    finally:
+        if owner.poll() is None:
+            owner.kill()

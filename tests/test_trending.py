@@ -1,0 +1,132 @@
+"""Window counting, closing and scoring, checked against a brute-force recount."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.contracts import validation_errors
+from streams.trending.query import find_spec, timeline, top_trending
+from streams.trending.score import trending_score
+from streams.trending.windows import WindowSpec, brute_force_counts, close_windows, count_mention
+
+SPECS = (WindowSpec(300), WindowSpec(3600), WindowSpec(3600, 300))
+GRACE = 600
+
+
+def mention(entity: str, article: str, ts: float, count: int = 1, kind: str = "PER") -> dict:
+    return {"entity_id": entity, "name": entity, "type": kind, "article_id": article,
+            "source": "src-" + article[-1], "mentions": count, "event_ts": ts}
+
+
+def run_stream(mentions, specs=SPECS, grace=GRACE):
+    """Feed mentions in order, closing windows as stream time advances, like the agent."""
+    store, finals, late = {}, [], []
+    stream_time = None
+    for m in mentions:
+        watermark = None if stream_time is None else stream_time - grace
+        result = count_mention(store, m, specs, watermark)
+        late.extend(result.late)
+        if stream_time is None or m["event_ts"] > stream_time:
+            stream_time = m["event_ts"]
+            finals += close_windows(store, partition=0, watermark=stream_time - grace, retention=10**9)
+    return store, finals, late
+
+
+def test_window_starts_cover_the_timestamp():
+    assert WindowSpec(300).starts(1000) == [900]
+    hopping = WindowSpec(3600, 300).starts(4000)
+    assert len(hopping) == 12 and all(s <= 4000 < s + 3600 for s in hopping)
+    assert WindowSpec(3600, 300).name == "1h/5m"
+
+
+def test_same_article_twice_counts_once():
+    store = {}
+    first = count_mention(store, mention("per:a", "a1", 100, 3), SPECS, None)
+    again = count_mention(store, mention("per:a", "a1", 100, 3), SPECS, None)
+    assert first.counted and not again.counted and again.repeated
+    assert store["5m|0|per:a"]["mentions"] == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["per:a", "loc:b", "org:c"]), st.integers(0, 20000), st.integers(1, 5)),
+             min_size=1, max_size=60),
+    st.randoms(use_true_random=False),
+)
+def test_closed_windows_equal_brute_force_under_reordering(events, rnd):
+    """Any arrival order whose disorder stays within the grace period gives the same windows."""
+    mentions = [mention(e, f"art{i}", ts, n) for i, (e, ts, n) in enumerate(events)]
+    ordered = sorted(mentions, key=lambda m: m["event_ts"])
+    # Shuffle only among mentions less than grace/2 apart, so nothing is late.
+    shuffled = sorted(ordered, key=lambda m: m["event_ts"] + rnd.uniform(0, GRACE / 2))
+    flush = mention("per:z", "flush", 10**6)
+    store, finals, late = run_stream(shuffled + [flush])
+    assert late == []
+    expected = brute_force_counts(ordered, SPECS)
+    closed = {f"{f['window']}|{f['start_ts']}|{f['entity_id']}": f for f in finals}
+    assert set(closed) == set(expected)
+    for key, final in closed.items():
+        assert final["mentions"] == expected[key]["mentions"]
+        assert final["articles"] == expected[key]["articles"]
+        assert validation_errors({**final, "entity_id": final["entity_id"]}) == []
+
+
+def test_late_mention_is_reported_not_counted():
+    store, finals, late = run_stream([
+        mention("per:a", "a1", 1000), mention("per:a", "a2", 5000), mention("per:a", "late", 1100),
+    ])
+    assert any(key.startswith("5m|900|") for key in late)
+    assert store["5m|900|per:a"]["mentions"] == 1
+    assert any(f["window"] == "5m" and f["start_ts"] == 900 for f in finals)
+
+
+def test_each_window_closes_once():
+    _, finals, _ = run_stream([mention("per:a", f"a{i}", i * 400) for i in range(30)])
+    keys = [(f["window"], f["start_ts"], f["entity_id"]) for f in finals]
+    assert len(keys) == len(set(keys))
+
+
+def test_burst_outranks_steady_entity():
+    store = {}
+    rng = random.Random(7)
+    article = 0
+    for window in range(8):
+        base = window * 300
+        for _ in range(20):  # always mentioned
+            article += 1
+            count_mention(store, mention("per:steady", f"s{article}", base + rng.uniform(0, 299)), SPECS[:1], None)
+        if window == 7:
+            for _ in range(12):  # sudden burst
+                article += 1
+                count_mention(store, mention("per:burst", f"b{article}", base + rng.uniform(0, 299)), SPECS[:1], None)
+    result = top_trending(store, SPECS[0], top=5)
+    assert result["start"] == 7 * 300
+    assert [item["id"] for item in result["items"]][:2] == ["per:burst", "per:steady"]
+    assert result["items"][0]["mentions"] < result["items"][1]["mentions"]
+
+
+def test_score_formula():
+    assert trending_score(40, [40] * 6) == 0
+    assert trending_score(10, [0] * 6) == 10
+    assert trending_score(0, []) == 0
+
+
+def test_queries():
+    store = {}
+    count_mention(store, mention("per:a", "a1", 100), SPECS, None)
+    count_mention(store, mention("loc:b", "a1", 100, kind="LOC"), SPECS, None)
+    assert [i["id"] for i in top_trending(store, SPECS[0], entity_type="LOC")["items"]] == ["loc:b"]
+    assert top_trending(store, SPECS[0], at=10**6)["items"] == []
+    line = timeline(store, "per:a")
+    assert set(line["windows"]) == {"5m", "1h", "1h/5m"}
+    assert timeline(store, "per:nobody") is None
+    assert find_spec(SPECS, "1h").size == 3600
+    try:
+        find_spec(SPECS, "2h")
+    except ValueError as exc:
+        assert "known windows" in str(exc)
+    else:
+        raise AssertionError("unknown window accepted")
