@@ -117,7 +117,7 @@ def cmd_produce(args) -> int:
 
     bootstrap = bootstrap_servers(require_broker())
     return asyncio.run(produce_targets(
-        bootstrap, args.targets, every=args.every, progress=not args.quiet, topic=args.topic,
+        bootstrap, args.targets, every=args.every, progress=not args.quiet, topic=args.topic, state_path=args.state,
     ))
 
 
@@ -256,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=_duration, help="poll the targets again at this interval (e.g. 5m)")
     p.add_argument("--topic", default=None, help="topic to write to (default articles.raw)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--state", help="with --every: file that remembers which feed entries were sent, across restarts")
     p.set_defaults(func=cmd_produce)
 
     p = sub.add_parser("consume", help="print messages of a topic as JSON Lines")

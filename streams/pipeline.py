@@ -39,9 +39,9 @@ class Pipeline:
     @cached_property
     def rules_watcher(self):
         """Rules are re-read when their file changes, so editors need no restart."""
-        from .routing.rules import RulesWatcher, default_rules_path
+        from .routing.rules import RulesWatcher
 
-        return RulesWatcher(self._rules_path or default_rules_path())
+        return RulesWatcher(self._rules_path)
 
     def rules(self):
         return self._rules if self._rules is not None else self.rules_watcher.current()

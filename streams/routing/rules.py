@@ -1,0 +1,596 @@
+"""Category routing from an editable rules file.
+
+Newsrooms disagree about what "economy" or "conflict" means, so the rules are
+data (``categories.yaml``) rather than code: an editor changes a keyword list,
+the worker picks the change up on the next article (``RulesWatcher``), and a
+broken edit never takes routing down (the previous rules stay in force).
+
+Matching works on the folded form of the text (``streams.text.normalize``), is
+token-aware (``حرب`` never fires inside ``محارب``), and strips Arabic clitic
+prefixes from article tokens (و ف, then ب ل ك, then ال or لل) so that
+``والاقتصاد`` meets the term ``اقتصاد`` and ``للانتخابات`` meets ``انتخابات``.
+A term ending in ``*`` matches any token that starts with it (``اقتصاد*`` covers
+``اقتصادي`` and ``الاقتصادية``). English tokens also try their singular
+without a final ``s``.
+
+Scoring, per category:
+
+* each matched term adds ``weight × (title_weight × n_title + body_weight ×
+  n_body)``, where ``n`` is how often the term occurs in that zone, counted at
+  most ``max_repeats`` times (a headline is the editor's own summary, so it
+  counts double by default; repetition in a long body saturates quickly);
+* each entity condition adds ``weight`` per distinct matching entity, at most
+  ``max_repeats`` entities;
+* at one position the longest matching term wins within a category, so
+  ``كأس العالم`` is not also counted as ``كأس``.
+
+A category is assigned when its score reaches its threshold and at least
+``min_relative_score`` × the best score of the article; at most
+``max_categories`` are returned, best first.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import yaml
+
+from streams.text.normalize import fold
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("categories.yaml")
+TOPIC_PREFIX = "articles.enriched."
+
+# Category ids become Kafka topic suffixes and metric labels: lower-case ASCII
+# words joined by single hyphens keep them legal and unambiguous everywhere
+# ('.' and '_' collide in Kafka metric names).
+_ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_MAX_ID_LENGTH = 100
+_ENTITY_TYPES = frozenset({"PER", "ORG", "LOC", "MISC"})
+
+_TOKEN_RE = re.compile(r"[^\W_]+")
+_TERM_TOKEN_RE = re.compile(r"[^\W_]+\*?|\S")
+_MIN_STEM = 2          # a clitic is only stripped if this much word remains
+_MIN_PREFIX_TERM = 3   # `ab*` would match half the dictionary
+_MAX_WEIGHT = 100.0
+
+_TOP_KEYS = {"version", "settings", "categories"}
+_SETTING_KEYS = {
+    "title_weight", "body_weight", "max_repeats", "max_categories",
+    "min_relative_score", "default_threshold",
+}
+_CATEGORY_KEYS = {"id", "label", "iptc", "description", "threshold", "terms", "entities"}
+_LABEL_KEYS = {"ar", "en"}
+_TERM_GROUP_KEYS = {"weight", "ar", "en"}
+_ENTITY_KEYS = {"ids", "types", "weight"}
+
+
+class RulesError(ValueError):
+    """The rules file cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    title_weight: float = 2.0
+    body_weight: float = 1.0
+    max_repeats: int = 3
+    max_categories: int = 3
+    min_relative_score: float = 0.25
+    default_threshold: float = 4.0
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    label_ar: str
+    label_en: str
+    threshold: float
+    iptc: str | None = None
+    description: str | None = None
+
+    @property
+    def topic(self) -> str:
+        return TOPIC_PREFIX + self.id
+
+
+@dataclass(frozen=True)
+class _Term:
+    index: int
+    category: int
+    weight: float
+    text: str                                  # as written in the file: shown in hits
+    pattern: tuple[tuple[str, bool], ...]      # (folded token, is prefix)
+
+
+@dataclass(frozen=True)
+class _EntityCondition:
+    category: int
+    ids: frozenset[str]
+    types: frozenset[str]
+    weight: float
+
+
+def topic_for(category_id: str) -> str:
+    """Kafka topic that carries the articles of one category."""
+    if not isinstance(category_id, str) or not _ID_RE.match(category_id) or len(category_id) > _MAX_ID_LENGTH:
+        raise ValueError(f"not a usable category id: {category_id!r}")
+    return TOPIC_PREFIX + category_id
+
+
+# --------------------------------------------------------------------- matching
+
+@lru_cache(maxsize=65536)
+def _token_forms(token: str) -> tuple[str, ...]:
+    """The token and its readings without clitic prefixes, longest first."""
+    forms = [token]
+    if token.isascii():
+        if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
+            forms.append(token[:-1])
+        return tuple(forms)
+    stems = [token]
+    if token[0] in "وف" and len(token) - 1 >= _MIN_STEM:
+        stems.append(token[1:])
+    for stem in list(stems):
+        if stem.startswith("لل") and len(stem) - 2 >= _MIN_STEM:
+            stems.append(stem[2:])
+        if stem[0] in "بلك" and len(stem) - 1 >= _MIN_STEM:
+            stems.append(stem[1:])
+    for stem in list(stems):
+        if stem.startswith("ال") and len(stem) - 2 >= _MIN_STEM:
+            stems.append(stem[2:])
+    for stem in stems:
+        if stem not in forms:
+            forms.append(stem)
+    return tuple(forms)
+
+
+def _tokens(folded: str) -> list[str]:
+    return _TOKEN_RE.findall(folded)
+
+
+class RuleSet:
+    """Compiled rules: term index, entity conditions, thresholds."""
+
+    def __init__(self, categories: Iterable[Category], terms: Iterable[_Term],
+                 entity_conditions: Iterable[_EntityCondition], settings: RoutingSettings,
+                 source: str = "<rules>") -> None:
+        self.categories: tuple[Category, ...] = tuple(categories)
+        self.settings = settings
+        self.source = source
+        self._terms: tuple[_Term, ...] = tuple(terms)
+        self._entity_conditions = tuple(entity_conditions)
+        self._by_id = {c.id: c for c in self.categories}
+        exact: dict[str, list[_Term]] = {}
+        prefix: dict[str, list[_Term]] = {}
+        for term in self._terms:
+            first, is_prefix = term.pattern[0]
+            keys = {first}
+            # Terms written with the article (`الأمم المتحدة`) must also meet
+            # tokens whose article was fused with a preposition (`للأمم`).
+            if not first.isascii() and first.startswith("ال") and len(first) - 2 >= _MIN_STEM:
+                keys.add(first[2:])
+            for key in keys:
+                (prefix if is_prefix else exact).setdefault(key, []).append(term)
+        self._exact = {k: tuple(v) for k, v in exact.items()}
+        self._prefix = {k: tuple(v) for k, v in prefix.items()}
+        self._prefix_lengths = tuple(sorted({len(k) for k in self._prefix}))
+        # token -> terms whose first token it matches; news vocabulary repeats a
+        # lot, so this turns most lookups into one dict hit.
+        self._first_cache: dict[str, tuple[_Term, ...]] = {}
+
+    # ------------------------------------------------------------ public API
+
+    @property
+    def category_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.categories)
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(c.topic for c in self.categories)
+
+    def category(self, category_id: str) -> Category:
+        return self._by_id[category_id]
+
+    def categorize(self, title: str, body: str, entities: list[dict] | None = None, *,
+                   folded_body: str | None = None) -> list[dict]:
+        """Categories of one article, best first: [{id, score, hits}].
+
+        ``folded_body`` is the body's matching form when the caller already has
+        it (``match_text(body).text`` from entity extraction), to save folding
+        the longest text twice per article.
+        """
+        settings = self.settings
+        ncat = len(self.categories)
+        title_counts = self._scan(_tokens(fold(title or "")), ncat)
+        if folded_body is None:
+            folded_body = fold(body or "")
+        body_counts = self._scan(_tokens(folded_body), ncat)
+
+        contributions: list[dict[str, float]] = [{} for _ in range(ncat)]
+        cap = settings.max_repeats
+        for index in title_counts.keys() | body_counts.keys():
+            term = self._terms[index]
+            value = term.weight * (
+                settings.title_weight * min(title_counts.get(index, 0), cap)
+                + settings.body_weight * min(body_counts.get(index, 0), cap)
+            )
+            if value > 0:
+                hits = contributions[term.category]
+                hits[term.text] = hits.get(term.text, 0.0) + value
+
+        if entities and self._entity_conditions:
+            self._score_entities(entities, contributions, cap)
+
+        scored = []
+        for position, (category, hits) in enumerate(zip(self.categories, contributions)):
+            if not hits:
+                continue
+            score = sum(hits.values())
+            if score >= category.threshold:
+                scored.append((score, position, category, hits))
+        if not scored:
+            return []
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        floor = scored[0][0] * settings.min_relative_score
+        result = []
+        for score, _, category, hits in scored[: settings.max_categories]:
+            if score < floor:
+                break
+            ordered = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))
+            result.append({"id": category.id, "score": round(score, 3),
+                           "hits": [name for name, _ in ordered]})
+        return result
+
+    # -------------------------------------------------------------- internals
+
+    def _first_matches(self, token: str) -> tuple[_Term, ...]:
+        cached = self._first_cache.get(token)
+        if cached is not None:
+            return cached
+        found: dict[int, _Term] = {}
+        for form in _token_forms(token):
+            for term in self._exact.get(form, ()):
+                found.setdefault(term.index, term)
+            for length in self._prefix_lengths:
+                if length > len(form):
+                    break
+                for term in self._prefix.get(form[:length], ()):
+                    found.setdefault(term.index, term)
+        result = tuple(found.values())
+        if len(self._first_cache) > 200_000:
+            self._first_cache.clear()
+        self._first_cache[token] = result
+        return result
+
+    def _scan(self, tokens: list[str], ncat: int) -> Counter:
+        """Occurrences of each term, longest match per category and position."""
+        counts: Counter = Counter()
+        covered = [0] * ncat
+        n = len(tokens)
+        for i, token in enumerate(tokens):
+            candidates = self._first_matches(token)
+            if not candidates:
+                continue
+            best: dict[int, _Term] = {}
+            for term in candidates:
+                pattern = term.pattern
+                length = len(pattern)
+                if length > 1:
+                    if i + length > n:
+                        continue
+                    ok = True
+                    for offset in range(1, length):
+                        text, is_prefix = pattern[offset]
+                        other = tokens[i + offset]
+                        if not (other.startswith(text) if is_prefix else other == text):
+                            ok = False
+                            break
+                    if not ok:
+                        continue
+                current = best.get(term.category)
+                if current is None or (length, term.weight) > (len(current.pattern), current.weight):
+                    best[term.category] = term
+            for category, term in best.items():
+                if i < covered[category]:
+                    continue
+                counts[term.index] += 1
+                covered[category] = i + len(term.pattern)
+        return counts
+
+    def _score_entities(self, entities: list[dict], contributions: list[dict[str, float]], cap: int) -> None:
+        by_id: dict[str, str | None] = {}
+        for entity in entities:
+            if not isinstance(entity, Mapping):
+                continue
+            entity_id = entity.get("id")
+            if isinstance(entity_id, str) and entity_id:
+                etype = entity.get("type")
+                by_id.setdefault(entity_id, etype if isinstance(etype, str) else None)
+        if not by_id:
+            return
+        for condition in self._entity_conditions:
+            matched = [eid for eid, etype in by_id.items()
+                       if eid in condition.ids or (etype is not None and etype in condition.types)]
+            hits = contributions[condition.category]
+            for eid in sorted(matched)[:cap]:
+                name = f"entity:{eid}"
+                hits[name] = hits.get(name, 0.0) + condition.weight
+
+
+# ---------------------------------------------------------------------- loading
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses duplicate keys instead of silently keeping the last."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    mapping: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unhashable key {key!r}", key_node.start_mark) from None
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class _Builder:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> RulesError:
+        return RulesError(f"{self.source}: {where}: {problem}" if where else f"{self.source}: {problem}")
+
+    def check_keys(self, value: Any, allowed: set[str], where: str, required: Iterable[str] = ()) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
+        unknown = [k for k in value if k not in allowed]
+        if unknown:
+            raise self.fail(where, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+        for key in required:
+            if key not in value:
+                raise self.fail(where, f"missing key {key!r}")
+        return value
+
+    def number(self, value: Any, where: str, *, low: float, high: float,
+               low_open: bool = False, integer: bool = False) -> float:
+        kind = "a whole number" if integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+            raise self.fail(where, f"must be {kind}, got {value!r}")
+        if not math.isfinite(value) or value < low or (low_open and value == low) or value > high:
+            bound = f"> {low:g}" if low_open else f">= {low:g}"
+            raise self.fail(where, f"must be {kind} {bound} and <= {high:g}, got {value!r}")
+        return value
+
+    def text(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            hint = " (quote it in YAML)" if isinstance(value, (bool, int, float)) else ""
+            raise self.fail(where, f"must be non-empty text, got {value!r}{hint}")
+        return value.strip()
+
+    def pattern(self, raw: str, where: str) -> tuple[tuple[str, bool], ...]:
+        folded = fold(raw).replace("-", " ")
+        pieces = _TERM_TOKEN_RE.findall(folded)
+        tokens: list[tuple[str, bool]] = []
+        for piece in pieces:
+            if piece == "*":
+                raise self.fail(where, f"term {raw!r}: '*' may only end a word")
+            if not _TOKEN_RE.fullmatch(piece.rstrip("*")):
+                continue  # punctuation inside a term (`women's`) splits like article text
+            is_prefix = piece.endswith("*")
+            word = piece.rstrip("*")
+            if is_prefix and len(word) < _MIN_PREFIX_TERM:
+                raise self.fail(where, f"term {raw!r}: a '*' term needs at least {_MIN_PREFIX_TERM} letters before '*'")
+            tokens.append((word, is_prefix))
+        if not tokens:
+            raise self.fail(where, f"term {raw!r} has no letters or digits to match")
+        return tuple(tokens)
+
+    def build(self, data: Any) -> RuleSet:
+        if data is None:
+            raise self.fail("", "the file is empty")
+        top = self.check_keys(data, _TOP_KEYS, "top level", required=("categories",))
+        version = top.get("version", 1)
+        if version != 1:
+            raise self.fail("version", f"unsupported version {version!r} (this code reads version 1)")
+        settings = self.settings(top.get("settings") or {})
+        raw_categories = top["categories"]
+        if not isinstance(raw_categories, list) or not raw_categories:
+            raise self.fail("categories", "must be a non-empty list")
+
+        categories: list[Category] = []
+        terms: list[_Term] = []
+        conditions: list[_EntityCondition] = []
+        seen_ids: dict[str, int] = {}
+        for position, raw in enumerate(raw_categories):
+            where = f"categories[{position}]"
+            item = self.check_keys(raw, _CATEGORY_KEYS, where, required=("id", "label"))
+            cid = item["id"]
+            if not isinstance(cid, str) or not _ID_RE.match(cid) or len(cid) > _MAX_ID_LENGTH:
+                raise self.fail(f"{where}.id", (
+                    f"{cid!r} cannot be a topic suffix: use lower-case ASCII letters and digits "
+                    f"joined by single hyphens, at most {_MAX_ID_LENGTH} characters"))
+            if cid in seen_ids:
+                raise self.fail(f"{where}.id", f"duplicate id {cid!r} (first used at categories[{seen_ids[cid]}])")
+            seen_ids[cid] = position
+            where = f"{where} ({cid})"
+            label = self.check_keys(item["label"], _LABEL_KEYS, f"{where}.label", required=("ar", "en"))
+            threshold = self.number(item.get("threshold", settings.default_threshold), f"{where}.threshold",
+                                    low=0.0, high=1e6, low_open=True)
+            iptc = item.get("iptc")
+            description = item.get("description")
+            categories.append(Category(
+                id=cid,
+                label_ar=self.text(label["ar"], f"{where}.label.ar"),
+                label_en=self.text(label["en"], f"{where}.label.en"),
+                threshold=float(threshold),
+                iptc=self.text(iptc, f"{where}.iptc") if iptc is not None else None,
+                description=self.text(description, f"{where}.description") if description is not None else None,
+            ))
+            self.terms(item.get("terms") or [], position, where, terms)
+            self.entities(item.get("entities") or [], position, where, conditions)
+            if not any(t.category == position for t in terms) and not any(c.category == position for c in conditions):
+                raise self.fail(where, "has neither terms nor entity conditions, so it could never match")
+        return RuleSet(categories, terms, conditions, settings, source=self.source)
+
+    def settings(self, raw: Any) -> RoutingSettings:
+        item = self.check_keys(raw, _SETTING_KEYS, "settings")
+        base = RoutingSettings()
+        return RoutingSettings(
+            title_weight=float(self.number(item.get("title_weight", base.title_weight),
+                                           "settings.title_weight", low=0.0, high=_MAX_WEIGHT)),
+            body_weight=float(self.number(item.get("body_weight", base.body_weight),
+                                          "settings.body_weight", low=0.0, high=_MAX_WEIGHT, low_open=True)),
+            max_repeats=int(self.number(item.get("max_repeats", base.max_repeats),
+                                        "settings.max_repeats", low=1, high=1000, integer=True)),
+            max_categories=int(self.number(item.get("max_categories", base.max_categories),
+                                           "settings.max_categories", low=1, high=1000, integer=True)),
+            min_relative_score=float(self.number(item.get("min_relative_score", base.min_relative_score),
+                                                 "settings.min_relative_score", low=0.0, high=1.0)),
+            default_threshold=float(self.number(item.get("default_threshold", base.default_threshold),
+                                                "settings.default_threshold", low=0.0, high=1e6, low_open=True)),
+        )
+
+    def terms(self, raw: Any, category: int, where: str, out: list[_Term]) -> None:
+        if not isinstance(raw, list):
+            raise self.fail(f"{where}.terms", "must be a list of groups (weight + ar/en lists)")
+        seen: dict[tuple, str] = {}
+        for g, group in enumerate(raw):
+            gwhere = f"{where}.terms[{g}]"
+            group = self.check_keys(group, _TERM_GROUP_KEYS, gwhere, required=("weight",))
+            weight = float(self.number(group["weight"], f"{gwhere}.weight", low=0.0, high=_MAX_WEIGHT, low_open=True))
+            if "ar" not in group and "en" not in group:
+                raise self.fail(gwhere, "needs an 'ar' or 'en' list of terms")
+            for lang in ("ar", "en"):
+                words = group.get(lang)
+                if words is None:
+                    continue
+                if not isinstance(words, list):
+                    raise self.fail(f"{gwhere}.{lang}", "must be a list of terms")
+                for w, word in enumerate(words):
+                    twhere = f"{gwhere}.{lang}[{w}]"
+                    text = self.text(word, twhere)
+                    pattern = self.pattern(text, twhere)
+                    # `بنك` and `البنك` match the same words: one of them is a slip
+                    first, is_prefix = pattern[0]
+                    if not first.isascii() and first.startswith("ال") and len(first) - 2 >= _MIN_STEM:
+                        first = first[2:]
+                    key = ((first, is_prefix),) + pattern[1:]
+                    if key in seen:
+                        raise self.fail(twhere, f"term {text!r} repeats {seen[key]!r} of the same category")
+                    seen[key] = text
+                    out.append(_Term(index=len(out), category=category, weight=weight, text=text, pattern=pattern))
+
+    def entities(self, raw: Any, category: int, where: str, out: list[_EntityCondition]) -> None:
+        if not isinstance(raw, list):
+            raise self.fail(f"{where}.entities", "must be a list of conditions")
+        for e, cond in enumerate(raw):
+            ewhere = f"{where}.entities[{e}]"
+            cond = self.check_keys(cond, _ENTITY_KEYS, ewhere, required=("weight",))
+            weight = float(self.number(cond["weight"], f"{ewhere}.weight", low=0.0, high=_MAX_WEIGHT, low_open=True))
+            ids = cond.get("ids") or []
+            types = cond.get("types") or []
+            if not ids and not types:
+                raise self.fail(ewhere, "needs 'ids' or 'types'")
+            if not isinstance(ids, list) or not all(isinstance(i, str) and i.strip() for i in ids):
+                raise self.fail(f"{ewhere}.ids", "must be a list of entity ids such as 'org:nato'")
+            if not isinstance(types, list) or any(t not in _ENTITY_TYPES for t in types):
+                raise self.fail(f"{ewhere}.types", f"must be a list of entity types from {sorted(_ENTITY_TYPES)}")
+            out.append(_EntityCondition(category=category, ids=frozenset(i.strip() for i in ids),
+                                        types=frozenset(types), weight=weight))
+
+
+def parse_rules(data: Any, source: str = "<rules>") -> RuleSet:
+    """Build a RuleSet from already-parsed YAML data (a dict)."""
+    return _Builder(source).build(data)
+
+
+def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
+    """Read and compile a rules file; the packaged ``categories.yaml`` by default."""
+    path = Path(path) if path is not None else DEFAULT_RULES_PATH
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RulesError(f"{source}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"{source}: cannot read: {exc}") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RulesError(f"{source}: not valid YAML: {where}{problem}") from None
+    return parse_rules(data, source)
+
+
+class RulesWatcher:
+    """Hands out the current rules, reloading them when the file changes.
+
+    Checking is a ``stat`` at most every ``check_interval`` seconds, cheap
+    enough to call per article. A bad edit is logged and the rules in force are
+    kept, so routing never stops because of a typo; ``last_error`` says why.
+    The first load must succeed (there is nothing to fall back on).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, check_interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = Path(path) if path is not None else DEFAULT_RULES_PATH
+        self.check_interval = check_interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._signature = self._stat()
+        self._rules = load_rules(self.path)
+        self._checked_at = clock()
+        self.last_error: RulesError | None = None
+        self.reloads = 0
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def current(self) -> RuleSet:
+        now = self._clock()
+        if now - self._checked_at < self.check_interval:
+            return self._rules
+        with self._lock:
+            self._checked_at = now
+            signature = self._stat()
+            if signature == self._signature:
+                return self._rules
+            self._signature = signature
+            try:
+                rules = load_rules(self.path)
+            except RulesError as exc:
+                self.last_error = exc
+                log.error("routing rules not reloaded, keeping the previous ones: %s", exc)
+                return self._rules
+            self._rules = rules
+            self.last_error = None
+            self.reloads += 1
+            log.info("routing rules reloaded from %s (%d categories)", self.path, len(rules.categories))
+            return rules

@@ -1,0 +1,359 @@
+"""Routing rules: what lands in which `articles.enriched.<category>` topic."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from streams.routing.rules import (
+    DEFAULT_RULES_PATH,
+    RulesError,
+    RulesWatcher,
+    load_rules,
+    topic_for,
+)
+from streams.text.normalize import match_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+IPTC_IDS = {
+    "politics", "conflict-war-peace", "economy-business-finance", "sport", "health",
+    "science-technology", "crime-law-justice", "disaster-accident", "environment",
+    "arts-culture-entertainment", "education", "religion", "society", "labour",
+    "lifestyle-leisure", "weather", "human-interest",
+}
+
+
+def _seed_pages() -> list[Path]:
+    for folder in (ROOT / "tests" / "fixtures" / "seeds", ROOT.parent / "shared" / "seeds"):
+        pages = sorted(folder.glob("*.txt"))
+        if pages:
+            return pages
+    raise AssertionError("no seed pages found in tests/fixtures/seeds or ../shared/seeds")
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return load_rules()
+
+
+def ids(result):
+    return [c["id"] for c in result]
+
+
+def write_rules(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+SMALL_RULES = """\
+    version: 1
+    settings:
+      title_weight: 2.0
+      body_weight: 1.0
+      max_repeats: 3
+      max_categories: 2
+      min_relative_score: 0
+      default_threshold: 2
+    categories:
+      - id: war
+        label: {ar: حرب, en: War}
+        terms:
+          - weight: 2
+            ar: [حرب, كأس العالم]
+      - id: football
+        label: {ar: كرة القدم, en: Football}
+        terms:
+          - weight: 1
+            ar: [كأس, كأس العالم]
+            en: [goal*]
+      - id: money
+        label: {ar: مال, en: Money}
+        threshold: 5
+        terms:
+          - weight: 1
+            ar: [بنك]
+      - id: alliance
+        label: {ar: تحالف, en: Alliance}
+        threshold: 3
+        entities:
+          - ids: [org:nato]
+            weight: 3
+          - types: [LOC]
+            weight: 0.5
+    """
+
+
+# ------------------------------------------------------------ packaged rules
+
+def test_packaged_rules_cover_iptc_top_level_with_bilingual_labels(rules):
+    assert set(rules.category_ids) == IPTC_IDS
+    for category in rules.categories:
+        assert category.label_ar and re.search(r"[\u0600-\u06ff]", category.label_ar)
+        assert category.label_en and category.label_en.isascii()
+        assert topic_for(category.id) == f"articles.enriched.{category.id}"
+        assert re.fullmatch(r"[a-zA-Z0-9._-]{1,249}", topic_for(category.id))
+    assert rules.topics == tuple(topic_for(i) for i in rules.category_ids)
+
+
+@pytest.mark.parametrize("page", _seed_pages(), ids=lambda p: p.name)
+def test_seed_pages_route_to_politics_and_conflict(rules, page):
+    text = page.read_text(encoding="utf-8")
+    title, _, body = text.partition("\n")
+    result = rules.categorize(title, body, [])
+    assert {"politics", "conflict-war-peace"} <= set(ids(result)), result
+    assert len(result) <= rules.settings.max_categories
+    scores = [c["score"] for c in result]
+    assert scores == sorted(scores, reverse=True)
+    for category in result:
+        assert category["hits"], category
+        assert isinstance(category["score"], float)
+
+
+def test_arabic_sports_article_routes_to_sport(rules):
+    title = "الهلال يفوز على النصر ويتصدر الدوري"
+    body = (
+        "حقق فريق الهلال فوزا مستحقا على ضيفه النصر بهدفين مقابل هدف في المباراة التي أقيمت "
+        "مساء أمس على ملعب المملكة أرينا ضمن الجولة العشرين من الدوري. وسجل المهاجم هدف الفوز في "
+        "الشوط الثاني من ركلة جزاء، فيما أشاد المدرب بأداء اللاعبين وبالجماهير التي ملأت المدرجات."
+    )
+    result = rules.categorize(title, body, [])
+    assert ids(result)[0] == "sport", result
+    assert "economy-business-finance" not in ids(result)
+
+
+def test_arabic_economy_article_routes_to_economy(rules):
+    title = "البنك المركزي يرفع أسعار الفائدة لكبح التضخم"
+    body = (
+        "قرر البنك المركزي رفع أسعار الفائدة بمقدار نقطتين مئويتين في محاولة لكبح معدلات التضخم "
+        "التي بلغت مستويات قياسية. وتراجع مؤشر البورصة الرئيسي وارتفع سعر الدولار، فيما قال "
+        "محللون إن القرار سيضغط على الاستثمار والاقتراض ويبطئ نمو الاقتصاد."
+    )
+    result = rules.categorize(title, body, [])
+    assert ids(result)[0] == "economy-business-finance", result
+    assert "sport" not in ids(result)
+
+
+def test_english_articles_route_too(rules):
+    economy = rules.categorize(
+        "Central bank raises interest rates as inflation bites",
+        "The central bank raised its benchmark rate on Tuesday, saying inflation remained too high. "
+        "Stocks fell on Wall Street and bond yields climbed as investors braced for a recession.",
+        [],
+    )
+    assert ids(economy)[0] == "economy-business-finance", economy
+    sport = rules.categorize(
+        "Liverpool beat Arsenal to go top of the Premier League",
+        "Liverpool scored twice in the second half. The head coach praised his players and the fans "
+        "after the match, which leaves the club three points clear at the top of the league.",
+        [],
+    )
+    assert ids(sport)[0] == "sport", sport
+
+
+def test_clitics_are_stripped_so_wa_al_iqtisad_hits_the_economy_term(rules):
+    result = rules.categorize("", "والاقتصاد والاقتصاد والاقتصاد", [])
+    economy = next(c for c in result if c["id"] == "economy-business-finance")
+    assert "اقتصاد*" in economy["hits"]
+    # `للانتخابات` = ل + ال + انتخابات
+    result = rules.categorize("", "دعوة للانتخابات وبالانتخابات الرئاسية والانتخابات", [])
+    politics = next(c for c in result if c["id"] == "politics")
+    assert "انتخاب*" in politics["hits"]
+
+
+def test_letter_variants_do_not_matter(rules):
+    # diacritics, shadda and ta marbuta written as ha fold to the same terms
+    plain = rules.categorize("", "الاقتصاد والتضخم والبورصة", [])
+    variant = rules.categorize("", "الاقْتِصاد والتضخّم والبورصه", [])
+    assert plain == variant
+
+
+def test_title_counts_more_than_body(rules):
+    in_title = rules.categorize("زلزال", "", [])
+    in_body = rules.categorize("", "زلزال", [])
+    # one weight-3 term: below the threshold in the body, above it in the headline
+    assert ids(in_title) == ["disaster-accident"]
+    assert in_body == []
+    assert in_title[0]["score"] == 3.0 * rules.settings.title_weight
+
+
+def test_an_already_folded_body_gives_the_same_answer(rules):
+    for page in _seed_pages():
+        text = page.read_text(encoding="utf-8")
+        title, _, body = text.partition("\n")
+        assert rules.categorize(title, body, [], folded_body=match_text(body).text) == rules.categorize(title, body, [])
+
+
+# -------------------------------------------------------------- own rule files
+
+def test_matching_is_token_aware_and_longest_match_wins(tmp_path):
+    rules = load_rules(write_rules(tmp_path / "r.yaml", SMALL_RULES))
+    # `محارب` contains `حرب` but is another word
+    assert rules.categorize("", "محارب محاربة", []) == []
+    result = rules.categorize("", "والحرب", [])
+    assert result == [{"id": "war", "score": 2.0, "hits": ["حرب"]}]
+    # `كأس العالم` counts once per category, not again as `كأس`; each
+    # category that lists the phrase gets it with its own weight
+    result = rules.categorize("كأس العالم", "", [])
+    assert result == [
+        {"id": "war", "score": 4.0, "hits": ["كأس العالم"]},
+        {"id": "football", "score": 2.0, "hits": ["كأس العالم"]},
+    ]
+    # prefix terms: `goal*` covers goals and goalkeeper
+    result = rules.categorize("", "two goals and a goalkeeper", [])
+    assert result == [{"id": "football", "score": 2.0, "hits": ["goal*"]}]
+
+
+def test_repetitions_saturate(tmp_path):
+    rules = load_rules(write_rules(tmp_path / "r.yaml", SMALL_RULES))
+    once = rules.categorize("", "حرب", [])[0]["score"]
+    many = rules.categorize("", " ".join(["الحرب"] * 20), [])[0]["score"]
+    assert many == once * rules.settings.max_repeats
+
+
+def test_entity_condition_fires(tmp_path):
+    rules = load_rules(write_rules(tmp_path / "r.yaml", SMALL_RULES))
+    assert rules.categorize("", "نص بلا كلمات", []) == []
+    nato = {"id": "org:nato", "name": "الناتو", "type": "ORG", "mentions": 2, "spans": [], "forms": []}
+    result = rules.categorize("", "نص بلا كلمات", [nato])
+    assert result == [{"id": "alliance", "score": 3.0, "hits": ["entity:org:nato"]}]
+    # a type condition counts distinct entities of that type, capped at max_repeats
+    places = [{"id": f"loc:{code}", "type": "LOC"} for code in ("ru", "ua", "kp", "fr", "gb")]
+    result = rules.categorize("", "", [nato, *places])
+    assert result[0]["id"] == "alliance"
+    assert result[0]["score"] == 3.0 + 0.5 * 3
+    # malformed entity items are ignored, not fatal
+    assert rules.categorize("", "", ["junk", {"type": "ORG"}, None]) == []
+
+
+def test_packaged_rules_use_entity_ids(rules):
+    body = "اجتمع وزراء دفاع الحلف لبحث تعزيز القوات"
+    without = {c["id"]: c for c in rules.categorize("", body, [])}
+    with_nato = {c["id"]: c for c in rules.categorize("", body, [{"id": "org:nato", "type": "ORG"}])}
+    assert "entity:org:nato" in with_nato["conflict-war-peace"]["hits"]
+    before = without.get("conflict-war-peace", {"score": 0.0})["score"]
+    assert with_nato["conflict-war-peace"]["score"] > before
+
+
+def test_threshold_and_cap_are_respected(tmp_path):
+    rules = load_rules(write_rules(tmp_path / "r.yaml", SMALL_RULES))
+    # money needs 5 points; two mentions of a weight-1 term are not enough
+    assert rules.categorize("", "بنك البنك", []) == []
+    assert ids(rules.categorize("", "بنك البنك وبنك", [])) == []
+    assert ids(rules.categorize("بنك", "بنك البنك وبنك", [])) == ["money"]  # 2 + 3 = 5
+    # money (5), war (4) and football (3) all qualify; max_categories is 2, best first
+    result = rules.categorize("بنك", "الحرب والحرب بنك وبنك والبنك goal goals goalkeeper", [])
+    assert ids(result) == ["money", "war"], result
+    assert [c["score"] for c in result] == [5.0, 4.0]
+
+
+def test_min_relative_score_drops_side_topics(tmp_path):
+    text = SMALL_RULES.replace("min_relative_score: 0", "min_relative_score: 0.5")
+    rules = load_rules(write_rules(tmp_path / "r.yaml", text))
+    result = rules.categorize("حرب", "الحرب والحرب goals goalkeeper", [])
+    assert ids(result) == ["war"]  # football (2) is below half of war (8)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t + "  - id: war\n    label: {ar: ب, en: B}\n    terms: [{weight: 1, en: [x]}]\n",
+         r"duplicate id 'war'"),
+        (lambda t: t.replace("id: money", "id: Money & Finance"), r"cannot be a topic suffix"),
+        (lambda t: t.replace("id: money", "id: money.finance"), r"cannot be a topic suffix"),
+        (lambda t: t.replace("weight: 2\n", "weight: -2\n", 1), r"categories\[0\] \(war\)\.terms\[0\]\.weight: must be a number > 0"),
+        (lambda t: t.replace("weight: 2\n", "weight: heavy\n", 1), r"weight: must be a number"),
+        (lambda t: t.replace("weight: 2\n", "weight: 1000\n", 1), r"weight: must be a number"),
+        (lambda t: t.replace("    terms:\n      - weight: 2", "    termz:\n      - weight: 2", 1),
+         r"unknown key 'termz'"),
+        (lambda t: t.replace("max_categories: 2", "max_categorys: 2"), r"settings: unknown key 'max_categorys'"),
+        (lambda t: t.replace("ar: [بنك]", "ar: [بنك, البنك]"), r"repeats"),
+        (lambda t: t.replace("ar: [بنك]", "ar: [بنك, yes]"), r"must be non-empty text.*quote it"),
+        (lambda t: t.replace("types: [LOC]", "types: [PLACE]"), r"types: must be a list of entity types"),
+        (lambda t: t.replace("en: [goal*]", "en: [g*]"), r"needs at least 3 letters"),
+        (lambda t: t.replace("label: {ar: مال, en: Money}", "label: {ar: مال}"), r"missing key 'en'"),
+        (lambda t: t.replace("ar: [بنك]", "ar: [بنك"), r"not valid YAML: line \d+"),
+        (lambda t: t.replace("  default_threshold: 2\n", "  default_threshold: 2\n  title_weight: 3\n"),
+         r"not valid YAML.*duplicate key 'title_weight'"),
+        (lambda t: "", r"the file is empty"),
+    ],
+)
+def test_bad_rules_file_raises_a_clear_error(tmp_path, change, message):
+    path = write_rules(tmp_path / "bad.yaml", SMALL_RULES)
+    path.write_text(change(path.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    assert str(info.value).startswith(str(path)), info.value
+    assert re.search(message, str(info.value)), info.value
+
+
+def test_missing_rules_file(tmp_path):
+    with pytest.raises(RulesError, match="no such file"):
+        load_rules(tmp_path / "nope.yaml")
+
+
+def test_topic_for_rejects_unsafe_ids():
+    assert topic_for("sport") == "articles.enriched.sport"
+    for bad in ("", "Sport", "a b", "a.b", "../x", "a--b"):
+        with pytest.raises(ValueError):
+            topic_for(bad)
+
+
+# ------------------------------------------------------------------ watcher
+
+def test_watcher_picks_up_edits_and_keeps_old_rules_when_broken(tmp_path, caplog):
+    path = write_rules(tmp_path / "rules.yaml", SMALL_RULES)
+    watcher = RulesWatcher(path, check_interval=0)
+    assert watcher.current().categorize("", "مصرف", []) == []
+
+    # an editor adds a term: the next article already sees it
+    path.write_text(path.read_text(encoding="utf-8").replace("ar: [بنك]", "ar: [بنك, مصرف]"), encoding="utf-8")
+    assert ids(watcher.current().categorize("مصرف", "مصرف مصرف مصرف", [])) == ["money"]
+    assert watcher.reloads == 1
+
+    # a broken save: routing carries on with the rules in force, the error is logged
+    good = path.read_text(encoding="utf-8")
+    path.write_text(good.replace("weight: 1\n", "weight: lots\n", 1), encoding="utf-8")
+    with caplog.at_level("ERROR", logger="streams.routing.rules"):
+        rules = watcher.current()
+    assert ids(rules.categorize("مصرف", "مصرف مصرف مصرف", [])) == ["money"]
+    assert watcher.last_error is not None and "weight" in str(watcher.last_error)
+    assert any("keeping the previous" in r.getMessage() for r in caplog.records)
+
+    # the file disappears for a moment (editors that save by rename): still fine
+    path.unlink()
+    assert ids(watcher.current().categorize("مصرف", "مصرف مصرف مصرف", [])) == ["money"]
+
+    # fixed again: reloaded, error cleared
+    path.write_text(good.replace("ar: [بنك, مصرف]", "ar: [بنك, مصرف, ريال]"), encoding="utf-8")
+    assert ids(watcher.current().categorize("ريال", "ريال ريال ريال", [])) == ["money"]
+    assert watcher.last_error is None
+    assert watcher.reloads == 2
+
+
+def test_watcher_checks_the_file_at_most_every_interval(tmp_path):
+    now = [100.0]
+    path = write_rules(tmp_path / "rules.yaml", SMALL_RULES)
+    watcher = RulesWatcher(path, check_interval=5, clock=lambda: now[0])
+    first = watcher.current()
+    path.write_text(path.read_text(encoding="utf-8").replace("ar: [بنك]", "ar: [بنك, مصرف]"), encoding="utf-8")
+    now[0] += 1
+    assert watcher.current() is first
+    now[0] += 5
+    assert watcher.current() is not first
+
+
+def test_watcher_refuses_to_start_on_a_bad_file(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("categories: [", encoding="utf-8")
+    with pytest.raises(RulesError):
+        RulesWatcher(path)
+
+
+def test_default_rules_path_is_packaged():
+    assert DEFAULT_RULES_PATH.name == "categories.yaml"
+    assert DEFAULT_RULES_PATH.parent == ROOT / "streams" / "routing"
+    assert RulesWatcher().current().category_ids == load_rules().category_ids
