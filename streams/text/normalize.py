@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Invisible characters that only confuse matching and rendering: bidi controls,
 # zero-width marks, BOM, soft hyphen, Arabic letter mark, word joiner.
@@ -23,7 +24,7 @@ _INVISIBLE = dict.fromkeys(
 )
 _SPACES = dict.fromkeys([0x00A0, 0x2007, 0x202F, 0x2000, 0x2001, 0x2002, 0x2003,
                          0x2004, 0x2005, 0x2006, 0x2008, 0x2009, 0x200A, 0x3000], " ")
-_DISPLAY_TABLE = {**_INVISIBLE, **_SPACES}
+_DISPLAY_MAP = {**_INVISIBLE, **_SPACES}
 
 # C0/C1 controls other than tab and newline never belong in article text.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -70,6 +71,30 @@ _LETTER_FOLD.update({chr(0x0660 + i): str(i) for i in range(10)})
 _LETTER_FOLD.update({chr(0x06F0 + i): str(i) for i in range(10)})
 
 
+class _Table(dict):
+    """A `str.translate` table filled on first sight of each character.
+
+    Folding through `translate` runs in C; the table stops growing past a
+    bound so that a page of every code point cannot exhaust memory.
+    """
+
+    LIMIT = 200_000
+
+    def __init__(self, value):
+        super().__init__()
+        self._value = value
+
+    def __missing__(self, code: int):
+        value = self._value(chr(code))
+        if len(self) < self.LIMIT:
+            self[code] = value
+        return value
+
+
+# Display clean-up: invisible characters removed, odd spaces made plain.
+_DISPLAY_TABLE = _Table(lambda ch: _DISPLAY_MAP.get(ord(ch), ch))
+
+
 def _is_mark(ch: str) -> bool:
     """Harakat, Quranic marks and other combining marks carry no identity."""
     return unicodedata.category(ch) == "Mn"
@@ -77,14 +102,43 @@ def _is_mark(ch: str) -> bool:
 
 def clean_display(text: str) -> str:
     """Readable text: original letters, no invisible junk, repaired punctuation."""
-    text = unicodedata.normalize("NFC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.translate(_DISPLAY_TABLE)
     text = _CONTROL_RE.sub("", text)
+    # Compose after removing invisibles, so a zero-width character between a
+    # letter and its vowel sign cannot leave a sequence that composes later.
+    text = unicodedata.normalize("NFC", text)
     return _GLUED_PUNCT_RE.sub(r"\2\1", text)
 
 
-def _fold_char(ch: str) -> str:
+# Letters that are the same Arabic letter in another orthography (Persian, Urdu,
+# Kurdish keyboards). Display text that must read as Arabic (tags) uses these;
+# the letters that are distinct sounds (پ چ ژ گ ڤ) are kept.
+_ARABIC_LETTERS = str.maketrans({
+    "\u06a9": "\u0643",  # ک -> ك
+    "\u06aa": "\u0643",  # ڪ -> ك
+    "\u06cc": "\u064a",  # ی -> ي
+    "\u06d0": "\u064a",  # ې -> ي
+    "\u06d2": "\u064a",  # ے -> ي
+    "\u06d5": "\u0647",  # ە -> ه
+    "\u06c1": "\u0647",  # ہ -> ه
+    "\u06be": "\u0647",  # ھ -> ه
+    "\u06c0": "\u0629",  # ۀ -> ة (how Persian keyboards end a word in ta marbuta)
+    "\u06c3": "\u0629",  # ۃ -> ة
+    **{chr(0x06F0 + i): chr(0x0660 + i) for i in range(10)},  # ۴ -> ٤
+})
+
+
+def arabic_letters(text: str) -> str:
+    """Display text with Persian/Urdu letter variants written as Arabic letters.
+
+    Unlike `fold`, this keeps hamza, ta marbuta and vowel signs: it is for
+    showing (`کوریا الشمالیة` -> `كوريا الشمالية`), not for matching.
+    """
+    return text.translate(_ARABIC_LETTERS)
+
+
+def _fold_char_once(ch: str) -> str:
     folded = _LETTER_FOLD.get(ch)
     if folded is not None:
         return folded
@@ -99,6 +153,22 @@ def _fold_char(ch: str) -> str:
         part = _LETTER_FOLD.get(part, part)
         out.append(part.casefold())
     return "".join(out)
+
+
+@lru_cache(maxsize=1 << 16)
+def _fold_char(ch: str) -> str:
+    """Fold one character until every character it yields folds to itself.
+
+    One pass is not always enough (`İ` casefolds to `i` plus a combining dot,
+    which is a mark), and matching relies on folding being idempotent.
+    """
+    out = _fold_char_once(ch)
+    for _ in range(4):
+        again = "".join(_fold_char_once(c) for c in out)
+        if again == out:
+            break
+        out = again
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,22 +192,61 @@ class MatchText:
         return self.offsets[start], self.offsets[end - 1] + 1
 
 
+# Each character to its folded form (None: removed).
+_FOLD_TABLE = _Table(lambda ch: _fold_char(ch) or None)
+# Keeps only the characters that do not fold to exactly one character; when
+# none are present the offset map is the identity.
+_IRREGULAR_TABLE = _Table(lambda ch: None if len(_fold_char(ch)) == 1 else ch)
+
+
 def match_text(display: str) -> MatchText:
     """Fold a display text for matching, remembering where each character came from."""
+    size = len(display)
+    if not display.translate(_IRREGULAR_TABLE):
+        return MatchText(display.translate(_FOLD_TABLE), tuple(range(size + 1)), size)
     chars: list[str] = []
     offsets: list[int] = []
     for index, ch in enumerate(display):
         folded = _fold_char(ch)
+        if len(folded) == 1:
+            chars.append(folded)
+            offsets.append(index)
+            continue
         for part in folded:
             chars.append(part)
             offsets.append(index)
-    offsets.append(len(display))
-    return MatchText("".join(chars), tuple(offsets), len(display))
+    offsets.append(size)
+    return MatchText("".join(chars), tuple(offsets), size)
+
+
+def _fold_once(text: str) -> str:
+    return clean_display(text).translate(_FOLD_TABLE)
+
+
+def _settled(folded: str) -> bool:
+    """True when folding `folded` again would change nothing.
+
+    Every character of a folded text already folds to itself, so only two
+    things can still move: characters brought together that compose, and a
+    number repair (`عام .2022`) exposed by removed characters. Both are checked
+    in C instead of folding a long body a second time.
+    """
+    return unicodedata.is_normalized("NFC", folded) and not _GLUED_PUNCT_RE.search(folded)
 
 
 def fold(text: str) -> str:
-    """Matching form of a short string (an alias, a keyword, a tag)."""
-    return "".join(_fold_char(ch) for ch in clean_display(text))
+    """Matching form of a short string (an alias, a keyword, a tag).
+
+    Repeated until stable: dropping a mark can bring characters together that
+    then compose (Hangul jamo) or expose `عام .2022` to the repair, and
+    fold(fold(x)) must equal fold(x) for keys to meet.
+    """
+    out = _fold_once(text)
+    for _ in range(6):
+        if _settled(out):
+            break
+        out = _fold_once(out)
+    return out
 
 
 _WS_RE = re.compile(r"\s+")
@@ -149,4 +258,22 @@ def fold_phrase(text: str) -> str:
     Used for keys of dictionaries (aliases, tags) where `كيم جونج-أون` and
     `كيم جونج اون` must meet.
     """
-    return _WS_RE.sub(" ", fold(text).replace("-", " ")).strip()
+    if len(text) <= 200:
+        return _fold_phrase_cached(text)
+    return _fold_phrase(text)
+
+
+@lru_cache(maxsize=1 << 15)
+def _fold_phrase_cached(text: str) -> str:
+    """Keys and tags repeat from page to page; fold each once."""
+    return _fold_phrase(text)
+
+
+def _fold_phrase(text: str) -> str:
+    out = _WS_RE.sub(" ", fold(text.replace("-", " ")).replace("-", " ")).strip()
+    # Turning `-.5` into ` .5` can expose the number repair; settle it here.
+    for _ in range(3):
+        if not _GLUED_PUNCT_RE.search(out):
+            break
+        out = _WS_RE.sub(" ", fold(out).replace("-", " ")).strip()
+    return out
