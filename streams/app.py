@@ -63,17 +63,27 @@ def category_topic(category_id: str) -> faust.TopicT:
     return topic
 
 
+def declared_topics(category_ids=()) -> dict[str, tuple[int, dict]]:
+    """Every topic this app reads or writes, with partitions and configs, for creating up front."""
+    partitions = settings.partitions
+    compacted = {"cleanup.policy": "compact"}
+    names = [topics.RAW, topics.PARSED, topics.ENRICHED, topics.MENTIONS, topics.TRENDING, topics.DEADLETTER]
+    names += [topics.category_topic(c) for c in category_ids]
+    declared = {name: (partitions, {}) for name in names}
+    for table in (window_counts, stream_time):
+        declared[table.changelog_topic.get_topic_name()] = (partitions, compacted)
+    return declared
+
+
 WINDOW_SPECS: tuple[WindowSpec, ...] = tuple(WindowSpec(size) for size in settings.windows)
 
 # Per (window, start, entity): counts and the article ids already counted.
 window_counts = app.Table(
     "window-counts", default=None, key_type=str, value_type=dict,
-    key_serializer="json", value_serializer="json",
     help="Mention counts per entity and event-time window",
 )
 # Per mentions partition: the largest event time seen, i.e. stream time.
 stream_time = app.Table(
     "stream-time", default=None, key_type=str, value_type=float,
-    key_serializer="json", value_serializer="json",
     help="Largest event time seen per partition of entities.mentions",
 )

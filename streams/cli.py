@@ -83,6 +83,7 @@ def _start_worker(args, *, demo_paths: list[Path] | None = None) -> int:
         os.environ["NEWSSTREAMS_WEB_PORT"] = str(args.web_port)
     from .worker import app
 
+    _create_topics()
     if demo_paths:
         from .demo import register_demo
 
@@ -91,6 +92,21 @@ def _start_worker(args, *, demo_paths: list[Path] | None = None) -> int:
     sys.argv = ["newsstreams", "worker", "--loglevel", loglevel]
     app.main()
     return 0
+
+
+def _create_topics() -> None:
+    from .app import declared_topics, settings
+    from .kafka_io import BrokerUnavailable, ensure_topics
+    from .routing.rules import RulesError, load_rules
+
+    try:
+        categories = load_rules(settings.routing_rules).category_ids
+    except RulesError as exc:
+        raise UsageError(f"routing rules: {exc}") from None
+    try:
+        asyncio.run(ensure_topics(bootstrap_servers(require_broker()), declared_topics(categories)))
+    except BrokerUnavailable as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_run(args) -> int:

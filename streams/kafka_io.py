@@ -100,3 +100,38 @@ async def consume_topic(bootstrap: str, topic: str, *, from_beginning: bool, lim
     finally:
         await consumer.stop()
     return 0
+
+
+async def ensure_topics(bootstrap: str, topics: dict[str, tuple[int, dict]]) -> list[str]:
+    """Create the topics that are missing, with the given partitions and configs.
+
+    A consumer that subscribes first makes the broker auto-create a topic with
+    its own default partition count, which then disagrees with the table
+    changelogs; creating everything up front avoids that. Existing topics are
+    left as they are. Returns the names created.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    try:
+        await asyncio.wait_for(admin.start(), CONNECT_TIMEOUT)
+    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+        await admin.close()
+        raise BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {exc or type(exc).__name__}") from None
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=config)
+            for name, (partitions, config) in topics.items() if name not in existing
+        ]
+        created = []
+        for topic in missing:  # one by one: a topic made meanwhile by someone else is fine
+            try:
+                await admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        await admin.close()

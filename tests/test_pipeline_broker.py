@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import datetime, timedelta, timezone
 
@@ -92,12 +93,17 @@ async def test_seeds_flow_through_every_topic(broker, start_worker):
 
     # Windowed counts served over HTTP equal a brute-force recount.
     recount = brute_force_counts(expected_mentions, WINDOWS)
-    answer = httpx.get(f"{worker.url}/trending", params={"window": "5m", "top": 200}, timeout=10).json()
     start = int(published.timestamp()) // 300 * 300
-    assert answer["start"] == start
-    served = {item["id"]: item["mentions"] for item in answer["items"]}
     expected = {key.split("|", 2)[2]: value["mentions"] for key, value in recount.items()
                 if key.startswith(f"5m|{start}|")}
+    served = None
+    for _ in range(60):  # the aggregate agent may still be catching up
+        answer = httpx.get(f"{worker.url}/trending", params={"window": "5m", "top": 200}, timeout=10).json()
+        served = {item["id"]: item["mentions"] for item in answer["items"]}
+        if served == expected:
+            break
+        await asyncio.sleep(0.5)
+    assert answer["start"] == start, worker.log()
     assert served == expected
 
     timeline = httpx.get(f"{worker.url}/entities/{leads[0]['entities'][0]['id']}", timeout=10).json()

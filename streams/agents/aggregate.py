@@ -35,31 +35,39 @@ async def aggregate_agent(stream):
         except Exception as exc:
             await send_dead_letter(event, "aggregate", f"bad mention record: {type(exc).__name__}: {exc}", exc)
             continue
-        part_key = str(partition)
-        previous = stream_time.get(part_key)
-        watermark = None if previous is None else previous - settings.grace
-        result = count_mention(window_counts, mention, WINDOW_SPECS, watermark, partition)
-        metrics.MENTIONS.inc(1 if result.counted else 0)
-        if result.repeated:
-            metrics.REPEATED.inc()
-        if result.late:
-            metrics.LATE.inc()
-            counted = f"; counted in {', '.join(result.counted)}" if result.counted else ""
-            await send_dead_letter(
-                event, "aggregate",
-                f"late: windows {', '.join(result.late)} had closed (watermark {watermark}){counted}",
+        try:
+            await _count(event, mention, ts, partition)
+        except Exception as exc:  # keep counting the next mentions whatever this one did
+            log.exception("aggregate failed")
+            await send_dead_letter(event, "aggregate", f"{type(exc).__name__}: {exc}", exc)
+
+
+async def _count(event, mention: dict, ts: float, partition: int) -> None:
+    part_key = str(partition)
+    previous = stream_time.get(part_key)
+    watermark = None if previous is None else previous - settings.grace
+    result = count_mention(window_counts, mention, WINDOW_SPECS, watermark, partition)
+    metrics.MENTIONS.inc(1 if result.counted else 0)
+    if result.repeated:
+        metrics.REPEATED.inc()
+    if result.late:
+        metrics.LATE.inc()
+        counted = f"; counted in {', '.join(result.counted)}" if result.counted else ""
+        await send_dead_letter(
+            event, "aggregate",
+            f"late: windows {', '.join(result.late)} had closed (watermark {watermark}){counted}",
+        )
+    if previous is None or ts > previous:
+        stream_time[part_key] = ts
+        new_watermark = ts - settings.grace
+        metrics.WATERMARK.labels(part_key).set(new_watermark)
+        old_watermark = None if previous is None else previous - settings.grace
+        if old_watermark is None or new_watermark // CLOSE_CHECK_STEP > old_watermark // CLOSE_CHECK_STEP:
+            finals = close_windows(
+                window_counts, partition=partition, watermark=new_watermark, retention=_retention(),
             )
-        if previous is None or ts > previous:
-            stream_time[part_key] = ts
-            new_watermark = ts - settings.grace
-            metrics.WATERMARK.labels(part_key).set(new_watermark)
-            old_watermark = None if previous is None else previous - settings.grace
-            if old_watermark is None or new_watermark // CLOSE_CHECK_STEP > old_watermark // CLOSE_CHECK_STEP:
-                finals = close_windows(
-                    window_counts, partition=partition, watermark=new_watermark, retention=_retention(),
-                )
-                for final in finals:
-                    await trending_topic.send(key=final["entity_id"].encode(), value=orjson.dumps(final))
-                    metrics.WINDOWS_CLOSED.labels(final["window"]).inc()
-                if finals:
-                    log.info("closed %d windows on partition %d", len(finals), partition)
+            for final in finals:
+                await trending_topic.send(key=final["entity_id"].encode(), value=orjson.dumps(final))
+                metrics.WINDOWS_CLOSED.labels(final["window"]).inc()
+            if finals:
+                log.info("closed %d windows on partition %d", len(finals), partition)

@@ -63,4 +63,4 @@ class Entity(View):
 @app.page("/metrics")
 class Metrics(View):
     async def get(self, request: Request) -> Response:
-        return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
+        return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
