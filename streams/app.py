@@ -10,7 +10,7 @@ from __future__ import annotations
 import faust
 
 from . import topics
-from .settings import Settings
+from .settings import FAUST_BROKER_OPTIONS, Settings
 from .trending.windows import WindowSpec
 
 settings = Settings.from_env()
@@ -25,14 +25,7 @@ app = faust.App(
     topic_partitions=settings.partitions,
     topic_replication_factor=1,
     topic_allow_declare=True,
-    consumer_auto_offset_reset="earliest",
-    # The embedded broker joins groups slowly unless these are short.
-    broker_session_timeout=10.0,
-    broker_heartbeat_interval=1.0,
-    broker_rebalance_timeout=10.0,
-    broker_commit_every=100,
-    broker_commit_interval=1.0,
-    producer_linger=0.005,
+    **FAUST_BROKER_OPTIONS,
     stream_wait_empty=False,
     web_enabled=True,
     web_bind=settings.web_host,

@@ -11,6 +11,8 @@ import sys
 
 import faust
 
+from streams.settings import FAUST_BROKER_OPTIONS
+
 IN_TOPIC = "bench.in"
 OUT_TOPIC = "bench.out.faust"
 
@@ -20,12 +22,7 @@ app = faust.App(
     store="memory://",
     datadir=os.environ.get("NEWSSTREAMS_DATA_DIR", ".newsstreams-bench"),
     autodiscover=False,
-    consumer_auto_offset_reset="earliest",
-    broker_session_timeout=10.0,
-    broker_heartbeat_interval=1.0,
-    broker_rebalance_timeout=10.0,
-    broker_commit_every=100,
-    producer_linger=0.005,
+    **FAUST_BROKER_OPTIONS,
     web_enabled=False,
 )
 source = app.topic(IN_TOPIC, value_serializer="raw", key_serializer="raw")

@@ -90,6 +90,19 @@ class Settings:
         )
 
 
+# Faust consumer/producer settings shared by the worker and the benchmark's
+# no-op yardstick. The embedded broker joins groups slowly unless the session
+# and rebalance timeouts are short.
+FAUST_BROKER_OPTIONS = {
+    "consumer_auto_offset_reset": "earliest",
+    "broker_session_timeout": 10.0,
+    "broker_heartbeat_interval": 1.0,
+    "broker_rebalance_timeout": 10.0,
+    "broker_commit_every": 100,
+    "broker_commit_interval": 1.0,
+    "producer_linger": 0.005,
+}
+
 # Environment variables the app reads; docker-compose.yml must only use these.
 ENVIRONMENT_VARIABLES = (
     "KAFKA_BROKER",

@@ -1,0 +1,8 @@
+"""Entities: who and what an article names, with ids that hold across spellings.
+
+Pure and Kafka-free. ``kb`` holds canonical entities and their aliases
+(CLDR territories plus a curated data file, extensible at run time), ``link``
+finds aliases in folded text, ``ner`` runs the CRF tagger trained by ``train``
+on ANERcorp, ``evaluate`` scores it, and ``extract.EntityExtractor`` combines
+them into the ``entities`` list of an EnrichedArticle.
+"""

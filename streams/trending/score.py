@@ -23,6 +23,12 @@ def trending_score(count: int, baseline: Iterable[int]) -> float:
     return (count - mu) / math.sqrt(mu + 1.0)
 
 
+def baseline_and_score(count: int, past: Mapping[int, int], start: int, step: int) -> tuple[float, float]:
+    """Baseline mean and score of a window against the windows before it (`past`: start -> count)."""
+    history = [past.get(start - step * i, 0) for i in range(1, BASELINE_WINDOWS + 1)]
+    return round(sum(history) / len(history), 3), round(trending_score(count, history), 3)
+
+
 def rank_window(
     entries: Iterable[dict],
     history: Mapping[str, dict[int, int]],
@@ -40,8 +46,7 @@ def rank_window(
     for entry in entries:
         if entity_type and entry["type"] != entity_type:
             continue
-        past = history.get(entry["entity_id"], {})
-        baseline = [past.get(entry["start"] - step * i, 0) for i in range(1, BASELINE_WINDOWS + 1)]
+        baseline, score = baseline_and_score(entry["mentions"], history.get(entry["entity_id"], {}), entry["start"], step)
         ranked.append({
             "id": entry["entity_id"],
             "name": entry["name"],
@@ -49,8 +54,8 @@ def rank_window(
             "mentions": entry["mentions"],
             "articles": len(entry["articles"]),
             "sources": len(entry["sources"]),
-            "baseline": round(sum(baseline) / len(baseline), 3),
-            "score": round(trending_score(entry["mentions"], baseline), 3),
+            "baseline": baseline,
+            "score": score,
         })
     ranked.sort(key=lambda item: (-item["score"], -item["mentions"], item["id"]))
     return ranked[:top]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..settings import parse_duration
-from .score import BASELINE_WINDOWS, trending_score
+from .score import baseline_and_score
 
 TRENDING_SCHEMA = "trending_window/1"
 
@@ -150,9 +150,9 @@ def close_windows(
         if end > watermark:
             continue
         store[key] = {**entry, "closed": True}
-        past = history[(entry["window"], entry["entity_id"])]
-        step = _step_of(entry)
-        baseline = [past.get(entry["start"] - step * i, 0) for i in range(1, BASELINE_WINDOWS + 1)]
+        baseline, score = baseline_and_score(
+            entry["mentions"], history[(entry["window"], entry["entity_id"])], entry["start"], _step_of(entry),
+        )
         finals.append({
             "schema": TRENDING_SCHEMA,
             "window": entry["window"],
@@ -166,8 +166,8 @@ def close_windows(
             "mentions": entry["mentions"],
             "articles": len(entry["articles"]),
             "sources": len(entry["sources"]),
-            "baseline": round(sum(baseline) / len(baseline), 3),
-            "score": round(trending_score(entry["mentions"], baseline), 3),
+            "baseline": baseline,
+            "score": score,
         })
     return finals
 
