@@ -27,9 +27,9 @@ SEEDS = sorted((ROOT / "tests" / "fixtures" / "seeds").glob("*.txt"))
 WORKER_START_TIMEOUT = 90.0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def broker():
-    """Bootstrap address of a broker nobody else is using."""
+    """Bootstrap address of a fresh embedded broker per test (or of KAFKA_BROKER, shared)."""
     external = os.environ.get("KAFKA_BROKER")
     if external:
         yield external.split("://", 1)[-1]
