@@ -1,0 +1,137 @@
+"""Token features for the CRF tagger, the same at training and at run time.
+
+Arabic has no capital letters, so a name has to be recognised from the word
+itself and from what surrounds it: the folded form (spelling variants meet),
+prefixes and suffixes (the article ال, the nisba ي/ية of adjectives, plural
+endings), the stem without proclitics (`وروسيا` looks like `روسيا`), the
+script and shape, the two words on each side, and whether the knowledge base
+knows the word or phrase as part of a name of some type (a gazetteer).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from functools import lru_cache
+
+from streams.entities.clitics import clitic_of, feature_stem
+from streams.entities.kb import KnowledgeBase
+from streams.entities.link import find_matches
+
+_PUNCT_SHAPE = "P"
+_CACHE_LIMIT = 30_000  # about 40 MB at most; cleared whole when full
+_CACHES: "weakref.WeakKeyDictionary[KnowledgeBase, tuple[int, dict[str, tuple[str, ...]]]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@lru_cache(maxsize=65536)
+def shape(token: str) -> str:
+    """Coarse script/shape class: A(rabic), L(atin, Lc capitalised), D(igits), P(unct), M(ixed)."""
+    has_ar = has_lat = has_dig = False
+    for ch in token:
+        if ch.isdigit():
+            has_dig = True
+        elif "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" or "\ufb50" <= ch <= "\ufeff":
+            has_ar = True
+        elif ch.isalpha():
+            has_lat = True
+    if has_ar and not (has_lat or has_dig):
+        return "A"
+    if has_lat and not (has_ar or has_dig):
+        return "Lc" if token[0].isupper() else "L"
+    if has_dig and not (has_ar or has_lat):
+        return "D"
+    if not (has_ar or has_lat or has_dig):
+        return _PUNCT_SHAPE
+    return "M"
+
+
+def is_word(folded: str) -> bool:
+    """A unit the linker may match: it has a letter or a digit."""
+    return any(ch.isalnum() for ch in folded)
+
+
+def gazetteer(kb: KnowledgeBase, folded: Sequence[str]) -> list[str]:
+    """Per-token KB phrase tags: `B-LOC`, `I-PER`, weak ones as `wB-LOC`, else ``""``.
+
+    Punctuation separates phrases, except a hyphen (`كيم جونج-أون`).
+    """
+    keep = [i for i, f in enumerate(folded) if f != "-"]
+    squeezed = [folded[i] if is_word(folded[i]) else None for i in keep]
+    return gazetteer_tags(kb, find_matches(kb, squeezed), keep, len(folded))
+
+
+def gazetteer_tags(kb: KnowledgeBase, matches, unit_tokens: Sequence[int], n_tokens: int) -> list[str]:
+    """Token tags from matches over units; ``unit_tokens[j]`` is the token of unit ``j``."""
+    tags = [""] * n_tokens
+    for m in matches:
+        if not m.entity_id:
+            continue
+        entity = kb.get(m.entity_id)
+        if entity is None:
+            continue
+        prefix = "w" if m.weak else ""
+        etype = entity["type"]
+        for j in range(m.start, m.end):
+            tags[unit_tokens[j]] = f"{prefix}{'B' if j == m.start else 'I'}-{etype}"
+    return tags
+
+
+def _local_features(kb: KnowledgeBase, f: str) -> tuple[str, ...]:
+    """Features of a folded word alone; cached, since news repeats its vocabulary."""
+    entry = _CACHES.get(kb)
+    if entry is None or entry[0] != kb.version or len(entry[1]) > _CACHE_LIMIT:
+        entry = (kb.version, {})
+        _CACHES[kb] = entry
+    cache = entry[1]
+    feats = cache.get(f)
+    if feats is None:
+        s = feature_stem(f)
+        lf = len(f)
+        out = [
+            "b", "w=" + f, "s=" + s, "c=" + clitic_of(f),
+            "p1=" + f[:1], "p2=" + f[:2], "p3=" + f[:3], "p4=" + f[:4],
+            "x1=" + f[-1:], "x2=" + f[-2:], "x3=" + f[-3:], "x4=" + f[-4:],
+            "sp2=" + s[:2], "sp3=" + s[:3], "sx2=" + s[-2:], "sx3=" + s[-3:],
+            "len=" + (str(lf) if lf < 8 else "8+"),
+        ]
+        for t in sorted(kb.begin_types(s) | kb.begin_types(f)):
+            out.append("gb=" + t)
+        for t in sorted(kb.inner_types(s) | kb.inner_types(f)):
+            out.append("gc=" + t)
+        feats = cache[f] = tuple(out)
+    return feats
+
+
+def sentence_features(
+    tokens: Sequence[str],
+    folded: Sequence[str],
+    kb: KnowledgeBase,
+    gaz: Sequence[str] | None = None,
+) -> list[list[str]]:
+    """CRF attribute lists for one sentence (``gaz`` may be passed in if already computed)."""
+    n = len(tokens)
+    if gaz is None:
+        gaz = gazetteer(kb, folded)
+    stems = [feature_stem(f) for f in folded]
+    shapes = [shape(t) for t in tokens]
+    pad_w = ["<s>", "<s>", *folded, "</s>", "</s>"]
+    pad_s = ["<s>", *stems, "</s>"]
+    pad_sh = ["<s>", *shapes, "</s>"]
+    pad_g = ["<s>", *[g or "O" for g in gaz], "</s>"]
+    out: list[list[str]] = []
+    for i in range(n):
+        f = folded[i]
+        feats = list(_local_features(kb, f))
+        feats += (
+            "sh=" + shapes[i],
+            "w-2=" + pad_w[i], "w-1=" + pad_w[i + 1], "w+1=" + pad_w[i + 3], "w+2=" + pad_w[i + 4],
+            "s-1=" + pad_s[i], "s+1=" + pad_s[i + 2],
+            "w-1w=" + pad_w[i + 1] + "|" + f, "ww+1=" + f + "|" + pad_w[i + 3],
+            "sh-1=" + pad_sh[i], "sh+1=" + pad_sh[i + 2],
+            "g=" + pad_g[i + 1], "g-1=" + pad_g[i], "g+1=" + pad_g[i + 2],
+            "g-1g=" + pad_g[i] + "|" + pad_g[i + 1],
+        )
+        out.append(feats)
+    return out
