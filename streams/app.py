@@ -65,6 +65,7 @@ def declared_topics(category_ids=()) -> dict[str, tuple[int, dict]]:
     declared = {name: (partitions, {}) for name in names}
     for table in (window_counts, stream_time):
         declared[table.changelog_topic.get_topic_name()] = (partitions, compacted)
+    declared[near_duplicates.changelog_topic.get_topic_name()] = (1, compacted)
     return declared
 
 
@@ -74,6 +75,14 @@ WINDOW_SPECS: tuple[WindowSpec, ...] = tuple(WindowSpec(size) for size in settin
 window_counts = app.Table(
     "window-counts", default=None, key_type=str, value_type=dict,
     help="Mention counts per entity and event-time window",
+)
+# Fingerprints of recent articles, for near-duplicate detection. Global: a copy
+# must find its original whichever partition either arrived on. One partition
+# and a recovery buffer of 1 avoid faust-streaming's global-table recovery loop.
+near_duplicates = app.GlobalTable(
+    "near-duplicates", default=None, key_type=str, value_type=dict,
+    partitions=1, recovery_buffer_size=1, use_partitioner=True,
+    help="Bottom-k shingle sketches of recent articles",
 )
 # Per mentions partition: the largest event time seen, i.e. stream time.
 stream_time = app.Table(

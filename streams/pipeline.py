@@ -12,6 +12,7 @@ from functools import cached_property
 
 from .clock import iso_to_epoch, utc_now_iso
 from .text.decode import RejectedArticle
+from .text.dedupe import check_and_remember
 from .text.parse import parse_payload
 
 ENRICHED_SCHEMA = "enriched_article/1"
@@ -23,10 +24,12 @@ __all__ = ["Pipeline", "RejectedArticle", "mentions_of"]
 class Pipeline:
     """Parse, enrich and categorise with one knowledge base, model and rule set."""
 
-    def __init__(self, extractor=None, rules=None, rules_path: str | None = None):
+    def __init__(self, extractor=None, rules=None, rules_path: str | None = None, dedupe_index=None):
         self._extractor = extractor
         self._rules = rules
         self._rules_path = rules_path
+        # Offline runs remember fingerprints in a dict; the worker hands in a table.
+        self.dedupe_index = {} if dedupe_index is None else dedupe_index
 
     @cached_property
     def extractor(self):
@@ -46,13 +49,20 @@ class Pipeline:
     def rules(self):
         return self._rules if self._rules is not None else self.rules_watcher.current()
 
-    def parse(self, payload: bytes, ingested_at: str | None = None) -> list[dict]:
-        """Raises RejectedArticle for anything that is not an article."""
-        return parse_payload(
-            payload,
-            ingested_at=ingested_at or utc_now_iso(),
-            split_tags=self.extractor.split_tags,
-        )
+    def parse(self, payload: bytes, ingested_at: str | None = None, dedupe_index=None) -> list[dict]:
+        """Raises RejectedArticle for anything that is not an article.
+
+        Each article is checked against the fingerprints of earlier ones and
+        marked `duplicate_of` when it is a near-copy (a syndicated story).
+        """
+        ingested_at = ingested_at or utc_now_iso()
+        articles = parse_payload(payload, ingested_at=ingested_at, split_tags=self.extractor.split_tags)
+        index = self.dedupe_index if dedupe_index is None else dedupe_index
+        now = iso_to_epoch(ingested_at)
+        for article in articles:
+            if article["duplicate_of"] is None:
+                article["duplicate_of"] = check_and_remember(index, article["id"], article["body"], now).duplicate_of
+        return articles
 
     def enrich(self, parsed: dict) -> dict:
         entities = self.extractor.extract(parsed["body"])

@@ -171,3 +171,30 @@ async def test_dashboard_and_api_errors(broker, start_worker):
     assert bad.status_code == 400
     missing = httpx.get(f"{worker.url}/entities/per:nobody", timeout=10)
     assert missing.status_code == 404
+
+
+async def test_syndicated_copy_is_marked_and_not_counted_twice(broker, start_worker):
+    from .test_dedupe import syndicated_copy
+
+    worker = start_worker()
+    original = orjson.loads(_seed_payloads(datetime.now(timezone.utc))[0])
+    await produce(broker, topics.RAW, [orjson.dumps(original)])
+    await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 2, timeout=90)
+    await produce(broker, topics.RAW, [orjson.dumps(syndicated_copy(original))])
+    enriched = values(await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 4, timeout=90))
+    leads = [a for a in enriched if a["embedded_in"] is None]
+    assert len(leads) == 2
+    first, copy = leads
+    assert first["duplicate_of"] is None and copy["duplicate_of"] == first["id"], worker.log()
+    putin = next(e for e in first["entities"] if e["id"] == "per:vladimir-putin")
+    embedded_putin = sum(e["mentions"] for a in enriched if a["embedded_in"] for e in a["entities"]
+                         if e["id"] == "per:vladimir-putin")
+    expected = putin["mentions"] + embedded_putin
+    for _ in range(40):
+        answer = httpx.get(f"{worker.url}/entities/per:vladimir-putin", timeout=10)
+        if answer.status_code == 200 and answer.json()["windows"]["1d"][0]["mentions"] >= expected:
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(1.0)  # give a wrongly counted copy the time to show up
+    day = httpx.get(f"{worker.url}/entities/per:vladimir-putin", timeout=10).json()["windows"]["1d"]
+    assert [point["mentions"] for point in day] == [expected]

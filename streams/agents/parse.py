@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 import orjson
 
 from .. import metrics
-from ..app import app, parsed_topic, raw_topic
+from ..app import app, near_duplicates, parsed_topic, raw_topic
+from ..text.dedupe import forget_before
 from ..pipeline import RejectedArticle
 from .common import PIPELINE, log, send_dead_letter
 
@@ -19,11 +21,20 @@ def _arrival_time(event) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# Fingerprints older than this (in ingestion time) are forgotten.
+DEDUPE_MEMORY_SECONDS = 3 * 86400
+FORGET_EVERY = 1000
+
+
 @app.agent(raw_topic, name="parse")
 async def parse_agent(stream):
+    seen = 0
     async for event in stream.events():
+        seen += 1
+        if seen % FORGET_EVERY == 0:
+            forget_before(near_duplicates, time.time() - DEDUPE_MEMORY_SECONDS)
         try:
-            articles = PIPELINE.parse(event.value, _arrival_time(event))
+            articles = PIPELINE.parse(event.value, _arrival_time(event), dedupe_index=near_duplicates)
         except RejectedArticle as exc:
             await send_dead_letter(event, "parse", exc.reason, exc)
             continue

@@ -1,0 +1,89 @@
+"""Near-duplicates: a syndicated copy of a story is marked and not counted twice."""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.ingest.sources import iter_raw_articles
+from streams.pipeline import Pipeline, mentions_of
+from streams.text.dedupe import check_and_remember, forget_before, similarity, sketch
+
+from .conftest import SEEDS
+
+
+def seed_raw(index: int) -> dict:
+    (item,) = list(iter_raw_articles(str(SEEDS[index])))
+    return orjson.loads(item.value)
+
+
+def syndicated_copy(raw: dict) -> dict:
+    """The same agency story as another site would run it: other boilerplate, light edits."""
+    lead = raw["body"].split("المصدر")[0]
+    lead = lead.replace("اليوم الاثنين", "الإثنين").replace("تشوي سونج هوي", "تشوي سون هوي")
+    body = (
+        "موسكو - وكالات\n\n" + lead +
+        "\n\nالمصدر: صحيفة الخليج\n\nكلمات دلالية: موسكو الكرملين\n\n"
+        "اقرأ أيضا:\n\nارتفاع أسعار النفط في الأسواق العالمية\n\n"
+        "قفزت أسعار النفط اليوم مع تراجع المخزونات الأمريكية وتزايد الطلب في آسيا خلال الأسبوع.\n"
+    )
+    return {**raw, "url": "https://other-site.example/world/123", "source": "الخليج", "body": body}
+
+
+def test_copy_with_other_boilerplate_is_a_near_duplicate():
+    original, copy = seed_raw(0), syndicated_copy(seed_raw(0))
+    pipeline = Pipeline()
+    first = pipeline.process(orjson.dumps(original))
+    second = pipeline.process(orjson.dumps(copy))
+    assert first[0]["duplicate_of"] is None
+    assert second[0]["duplicate_of"] == first[0]["id"]
+    assert second[0]["id"] != first[0]["id"]
+    # The copy's own "read also" article is a different story: not a duplicate.
+    assert [a["duplicate_of"] for a in second[1:]] == [None]
+    assert mentions_of(second[0]) == []
+    assert mentions_of(first[0])
+
+
+def test_different_stories_are_not_duplicates():
+    pipeline = Pipeline()
+    a = pipeline.process(orjson.dumps(seed_raw(0)))
+    b = pipeline.process(orjson.dumps(seed_raw(1)))
+    assert all(article["duplicate_of"] is None for article in a + b)
+
+
+def test_same_page_twice_keeps_its_id_and_is_not_its_own_duplicate():
+    pipeline = Pipeline()
+    payload = orjson.dumps(seed_raw(1))
+    first, again = pipeline.process(payload), pipeline.process(payload)
+    assert [a["id"] for a in first] == [a["id"] for a in again]
+    assert all(a["duplicate_of"] is None for a in again)
+
+
+def test_forgetting_bounds_the_index():
+    index = {}
+    body = seed_raw(0)["body"].split("المصدر")[0]
+    check_and_remember(index, "a-1", body, now=100.0)
+    assert index
+    assert forget_before(index, cutoff=50.0) == 0
+    forgotten = forget_before(index, cutoff=200.0)
+    assert forgotten > 0 and index == {}
+    # Forgotten means a later copy is treated as an original again.
+    assert check_and_remember(index, "a-2", body, now=300.0).duplicate_of is None
+
+
+def test_short_texts_are_never_duplicates():
+    index = {}
+    assert check_and_remember(index, "a", "خبر قصير جدا", now=0).duplicate_of is None
+    assert check_and_remember(index, "b", "خبر قصير جدا", now=0).duplicate_of is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(min_size=0, max_size=400))
+def test_similarity_is_a_fraction_and_self_similarity_is_one(text):
+    own = sketch(text)
+    if own is not None:
+        assert similarity(own, own) == 1.0
+        other = sketch(text + " كلمة أخرى مختلفة هنا تماما")
+        if other is not None:
+            assert 0.0 <= similarity(own, other) <= 1.0
