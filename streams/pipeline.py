@@ -7,7 +7,6 @@ output a faithful preview of the stream.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import cached_property
 
 from .clock import iso_to_epoch, utc_now_iso
@@ -112,12 +111,3 @@ def mentions_of(enriched: dict) -> list[dict]:
         }
         for entity in enriched.get("entities", ())
     ]
-
-
-def iter_enriched(pipeline: Pipeline, payloads: Iterable[bytes]):
-    """(payload, enriched list or RejectedArticle) for each payload, in order."""
-    for payload in payloads:
-        try:
-            yield payload, pipeline.process(payload)
-        except RejectedArticle as exc:
-            yield payload, exc

@@ -6,7 +6,7 @@ Every name here is documented in the README and used by docker-compose.yml.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DEFAULT_WEB_PORT = 6066
 DEFAULT_APP_ID = "newsstreams"
@@ -69,7 +69,6 @@ class Settings:
     windows: tuple[int, ...] = (300, 3600, 86400)
     grace: int = 600
     routing_rules: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> "Settings":
