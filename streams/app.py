@@ -66,6 +66,7 @@ def declared_topics(category_ids=()) -> dict[str, tuple[int, dict]]:
     for table in (window_counts, stream_time):
         declared[table.changelog_topic.get_topic_name()] = (partitions, compacted)
     declared[near_duplicates.changelog_topic.get_topic_name()] = (1, compacted)
+    declared[topics.KB] = (1, compacted)
     return declared
 
 

@@ -237,6 +237,31 @@ def cmd_train_ner(args) -> int:
     return 0
 
 
+def cmd_kb(args) -> int:
+    """Publish a knowledge-base change to entities.kb; every worker applies it."""
+    from .entities.kb_updates import KbRecordError, decode_record, kb_record
+    from .kafka_io import BrokerUnavailable, publish
+
+    if args.kb_command == "add":
+        record = kb_record(
+            args.id, args.type, args.name, args.alias or [],
+            names={k: v for k, v in (("ar", args.ar), ("en", args.en)) if v}, merge=args.merge,
+        )
+        value = orjson.dumps(record)
+    else:
+        value = None
+    try:
+        decode_record(args.id.encode(), value)
+    except KbRecordError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        asyncio.run(publish(bootstrap_servers(require_broker()), "entities.kb", key=args.id.encode(), value=value))
+    except BrokerUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{'removal of' if value is None else 'entity'} {args.id} published to entities.kb", file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------- bench
 
 def cmd_bench(args) -> int:
@@ -306,6 +331,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dev-fraction", type=float, default=0.1)
     p.set_defaults(func=cmd_train_ner)
+
+    p = sub.add_parser("kb", help="add, change or remove knowledge-base entities at run time (entities.kb)")
+    kb_sub = p.add_subparsers(dest="kb_command", required=True, metavar="ACTION")
+    q = kb_sub.add_parser("add", help="add or replace an entity (or, with --merge, add aliases to it)")
+    q.add_argument("--id", required=True, help="entity id, e.g. per:jane-doe")
+    q.add_argument("--type", required=True, choices=["PER", "ORG", "LOC", "MISC"], type=str.upper)
+    q.add_argument("--name", required=True, help="canonical display name")
+    q.add_argument("--alias", action="append", help="a spelling to recognise (repeatable)")
+    q.add_argument("--ar", help="Arabic display name")
+    q.add_argument("--en", help="English display name")
+    q.add_argument("--merge", action="store_true", help="keep the aliases the entity already has")
+    q.set_defaults(func=cmd_kb)
+    q = kb_sub.add_parser("remove", help="remove an entity")
+    q.add_argument("--id", required=True)
+    q.set_defaults(func=cmd_kb)
 
     p = sub.add_parser("bench", help="end-to-end benchmark on the embedded broker")
     p.add_argument("--articles", type=_positive_int, default=3000, help="articles per throughput run")

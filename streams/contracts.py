@@ -17,6 +17,7 @@ SCHEMA_FILES = {
     "mention/1": "mention.schema.json",
     "trending_window/1": "trending_window.schema.json",
     "dead_letter/1": "dead_letter.schema.json",
+    "kb_entity/1": "kb_entity.schema.json",
 }
 
 

@@ -60,6 +60,14 @@ async def assigned_consumer(bootstrap: str, topic: str, *, from_beginning: bool,
     return consumer
 
 
+async def publish(bootstrap: str, topic: str, *, key: bytes | None, value: bytes | None) -> None:
+    producer = await start_producer(bootstrap)
+    try:
+        await asyncio.wait_for(producer.send_and_wait(topic, key=key, value=value), CONNECT_TIMEOUT)
+    finally:
+        await producer.stop()
+
+
 def message_to_json(message) -> bytes:
     """JSON messages print as themselves; anything else is wrapped with its bytes in base64."""
     try:

@@ -14,6 +14,7 @@ MENTIONS = Counter("newsstreams_mentions_counted_total", "Entity mentions counte
 LATE = Counter("newsstreams_mentions_late_total", "Mentions that arrived after their window closed", registry=REGISTRY)
 REPEATED = Counter("newsstreams_mentions_repeated_total", "Mentions ignored because the article was already counted", registry=REGISTRY)
 WINDOWS_CLOSED = Counter("newsstreams_windows_closed_total", "Windows closed and published", ["window"], registry=REGISTRY)
+KB_UPDATES = Counter("newsstreams_kb_updates_total", "Knowledge-base records applied from entities.kb", registry=REGISTRY)
 WATERMARK = Gauge("newsstreams_watermark_seconds", "Event-time watermark per mentions partition", ["partition"], registry=REGISTRY)
 LATENCY = Histogram(
     "newsstreams_enrich_latency_seconds", "From arrival on articles.raw to enriched",

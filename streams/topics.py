@@ -9,6 +9,7 @@ ENRICHED_PREFIX = "articles.enriched."
 MENTIONS = "entities.mentions"
 TRENDING = "trending.entities"
 DEADLETTER = "articles.deadletter"
+KB = "entities.kb"
 
 
 def category_topic(category_id: str) -> str:
