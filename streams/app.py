@@ -31,6 +31,7 @@ app = faust.App(
     web_bind=settings.web_host,
     web_host=settings.web_host,
     web_port=settings.web_port,
+    canonical_url=settings.web_url or f"http://{settings.web_host}:{settings.web_port}",
     web_in_thread=False,
 )
 
@@ -70,18 +71,18 @@ def declared_topics(category_ids=()) -> dict[str, tuple[int, dict]]:
     return declared
 
 
-WINDOW_SPECS: tuple[WindowSpec, ...] = tuple(WindowSpec(size) for size in settings.windows)
+WINDOW_SPECS: tuple[WindowSpec, ...] = tuple(WindowSpec(size, step) for size, step in settings.windows)
 
 # Per (window, start, entity): counts and the article ids already counted.
 window_counts = app.Table(
-    "window-counts", default=None, key_type=str, value_type=dict,
+    "window-counts", default=None, key_type=str,
     help="Mention counts per entity and event-time window",
 )
 # Fingerprints of recent articles, for near-duplicate detection. Global: a copy
 # must find its original whichever partition either arrived on. One partition
 # and a recovery buffer of 1 avoid faust-streaming's global-table recovery loop.
 near_duplicates = app.GlobalTable(
-    "near-duplicates", default=None, key_type=str, value_type=dict,
+    "near-duplicates", default=None, key_type=str,
     partitions=1, recovery_buffer_size=1, use_partitioner=True,
     help="Bottom-k shingle sketches of recent articles",
 )

@@ -11,7 +11,7 @@ from functools import cached_property
 
 from .clock import iso_to_epoch, utc_now_iso
 from .text.decode import RejectedArticle
-from .text.dedupe import check_and_remember
+from .text.dedupe import check_and_remember, remembered
 from .text.parse import parse_payload
 
 ENRICHED_SCHEMA = "enriched_article/1"
@@ -52,16 +52,21 @@ class Pipeline:
         """Raises RejectedArticle for anything that is not an article.
 
         Each article is checked against the fingerprints of earlier ones and
-        marked `duplicate_of` when it is a near-copy (a syndicated story).
+        marked `duplicate_of` when it is a near-copy (a syndicated story). An
+        embedded article is emitted only with the first page it was found in.
         """
         ingested_at = ingested_at or utc_now_iso()
         articles = parse_payload(payload, ingested_at=ingested_at, split_tags=self.extractor.split_tags)
         index = self.dedupe_index if dedupe_index is None else dedupe_index
         now = iso_to_epoch(ingested_at)
+        kept = []
         for article in articles:
+            if article["embedded_in"] and remembered(index, article["id"]):
+                continue  # a "read also" article already emitted with an earlier page
             if article["duplicate_of"] is None:
                 article["duplicate_of"] = check_and_remember(index, article["id"], article["body"], now).duplicate_of
-        return articles
+            kept.append(article)
+        return kept
 
     def enrich(self, parsed: dict) -> dict:
         entities = self.extractor.extract(parsed["body"])

@@ -23,17 +23,37 @@ def _int_env(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
-def _windows_env(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
+DEFAULT_WINDOWS = "5m,1h,1d,1h/5m"
+
+
+def parse_windows(text: str) -> tuple[tuple[int, int], ...]:
+    """`5m,1h,1h/5m` -> ((300, 300), (3600, 3600), (3600, 300)): size and step in seconds.
+
+    `SIZE/STEP` is a hopping window; a plain size is a tumbling one.
+    """
+    windows = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        size_text, _, step_text = part.partition("/")
+        size = parse_duration(size_text)
+        step = parse_duration(step_text) if step_text else size
+        if step > size or size % step:
+            raise ValueError(f"window {part!r}: the step must divide the size")
+        windows.append((size, step))
+    if not windows:
+        raise ValueError("no window given")
+    if len(set(windows)) != len(windows):
+        raise ValueError(f"a window is listed twice in {text!r}")
+    return tuple(windows)
+
+
+def _windows_env(name: str) -> tuple[tuple[int, int], ...]:
     try:
-        sizes = tuple(parse_duration(part) for part in raw.split(",") if part.strip())
+        return parse_windows(os.environ.get(name) or DEFAULT_WINDOWS)
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from exc
-    if not sizes:
-        raise ValueError(f"{name} names no window")
-    return sizes
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -66,7 +86,9 @@ class Settings:
     partitions: int = DEFAULT_PARTITIONS
     store: str = "memory://"
     data_dir: str = ".newsstreams-data"
-    windows: tuple[int, ...] = (300, 3600, 86400)
+    windows: tuple[tuple[int, int], ...] = parse_windows(DEFAULT_WINDOWS)
+    web_url: str | None = None
+    """The URL other workers reach this one at (defaults to http://web_host:web_port)."""
     grace: int = 600
     routing_rules: str | None = None
 
@@ -83,7 +105,8 @@ class Settings:
             partitions=_int_env("NEWSSTREAMS_PARTITIONS", DEFAULT_PARTITIONS),
             store=os.environ.get("NEWSSTREAMS_STORE", "memory://"),
             data_dir=os.environ.get("NEWSSTREAMS_DATA_DIR", ".newsstreams-data"),
-            windows=_windows_env("NEWSSTREAMS_WINDOWS", (300, 3600, 86400)),
+            windows=_windows_env("NEWSSTREAMS_WINDOWS"),
+            web_url=os.environ.get("NEWSSTREAMS_WEB_URL") or None,
             grace=parse_duration(os.environ.get("NEWSSTREAMS_GRACE", "10m")),
             routing_rules=os.environ.get("NEWSSTREAMS_ROUTING_RULES") or None,
         )
@@ -108,6 +131,7 @@ ENVIRONMENT_VARIABLES = (
     "NEWSSTREAMS_APP_ID",
     "NEWSSTREAMS_WEB_HOST",
     "NEWSSTREAMS_WEB_PORT",
+    "NEWSSTREAMS_WEB_URL",
     "NEWSSTREAMS_PARTITIONS",
     "NEWSSTREAMS_STORE",
     "NEWSSTREAMS_DATA_DIR",

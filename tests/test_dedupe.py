@@ -56,8 +56,9 @@ def test_same_page_twice_keeps_its_id_and_is_not_its_own_duplicate():
     pipeline = Pipeline()
     payload = orjson.dumps(seed_raw(1))
     first, again = pipeline.process(payload), pipeline.process(payload)
-    assert [a["id"] for a in first] == [a["id"] for a in again]
-    assert all(a["duplicate_of"] is None for a in again)
+    assert again[0]["id"] == first[0]["id"] and again[0]["duplicate_of"] is None
+    assert again[0]["embedded"] == first[0]["embedded"]
+    assert len(again) == 1  # its embedded article was already emitted the first time
 
 
 def test_forgetting_bounds_the_index():
@@ -87,3 +88,14 @@ def test_similarity_is_a_fraction_and_self_similarity_is_one(text):
         other = sketch(text + " كلمة أخرى مختلفة هنا تماما")
         if other is not None:
             assert 0.0 <= similarity(own, other) <= 1.0
+
+
+def test_an_embedded_article_is_emitted_with_the_first_page_only():
+    pipeline = Pipeline()
+    first = pipeline.process(orjson.dumps(seed_raw(0)))
+    other_host = {**seed_raw(0), "url": "https://elsewhere.example/1",
+                  "body": "خبر آخر مختلف تماما عن الاقتصاد المحلي وأسعار السلع في الأسواق الشعبية هذا الأسبوع.\n\n"
+                          + seed_raw(0)["body"][seed_raw(0)["body"].index("إقرأ أيضاً"):]}
+    second = pipeline.process(orjson.dumps(other_host))
+    assert [a["embedded_in"] for a in first] == [None, first[0]["id"]]
+    assert len(second) == 1 and second[0]["embedded"] == first[0]["embedded"]

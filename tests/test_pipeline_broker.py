@@ -21,7 +21,7 @@ from .conftest import SEEDS, consume, produce, values
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(240)]
 
 MALFORMED = b'{"url": "https://example.org/broken", "title": "half a message'
-WINDOWS = (WindowSpec(300), WindowSpec(3600), WindowSpec(86400))
+WINDOWS = (WindowSpec(300), WindowSpec(3600), WindowSpec(86400), WindowSpec(3600, 300))
 
 
 def _iso(moment: datetime) -> str:
@@ -107,7 +107,7 @@ async def test_seeds_flow_through_every_topic(broker, start_worker):
     assert served == expected
 
     timeline = httpx.get(f"{worker.url}/entities/{leads[0]['entities'][0]['id']}", timeout=10).json()
-    assert set(timeline["windows"]) == {"5m", "1h", "1d"}
+    assert set(timeline["windows"]) == {"5m", "1h", "1d", "1h/5m"}
 
     # An article two days later moves stream time on: every seed window closes,
     # each exactly once, with the recounted numbers.

@@ -95,6 +95,11 @@ def check_and_remember(index: MutableMapping[str, dict], article_id: str, body: 
     return DuplicateCheck(None, round(best, 3))
 
 
+def remembered(index: MutableMapping[str, dict], article_id: str) -> bool:
+    """Whether this exact article (by id) has been seen before."""
+    return f"s:{article_id}" in index
+
+
 def forget_before(index: MutableMapping[str, dict], cutoff: float) -> int:
     """Drop everything remembered before `cutoff`; returns how many entries went."""
     stale = [key for key, entry in list(index.items()) if entry and entry.get("ts", cutoff) < cutoff]

@@ -72,3 +72,26 @@ def timeline(store: Mapping[str, dict], entity_id: str) -> dict | None:
         "type": kind,
         "windows": {key: sorted(points, key=lambda p: p["start"]) for key, points in windows.items()},
     }
+
+
+def merge_trending(parts: list[dict], top: int) -> dict:
+    """One answer from the answers of several workers for the same window start.
+
+    Workers own disjoint entities, so the global top K is the top K of the union.
+    """
+    base = next((part for part in parts if part["start"] is not None), parts[0])
+    items = [item for part in parts if part["start"] == base["start"] for item in part["items"]]
+    items.sort(key=lambda item: (-item["score"], -item["mentions"], item["id"]))
+    return {**base, "items": items[:top]}
+
+
+def merge_timelines(parts: list[dict | None]) -> dict | None:
+    found = [part for part in parts if part]
+    if not found:
+        return None
+    merged: dict[str, dict[int, dict]] = defaultdict(dict)
+    for part in found:
+        for name, points in part["windows"].items():
+            for point in points:
+                merged[name][point["start"]] = point
+    return {**found[0], "windows": {name: [by_start[s] for s in sorted(by_start)] for name, by_start in merged.items()}}

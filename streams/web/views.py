@@ -7,8 +7,9 @@ from importlib import resources
 from faust.web import Request, Response, View
 
 from .. import metrics
-from ..app import WINDOW_SPECS, app, window_counts
-from ..trending.query import find_spec, timeline, top_trending
+from ..app import WINDOW_SPECS, app
+from ..trending.query import find_spec, merge_timelines, merge_trending, timeline, top_trending
+from .cluster import ask_peers, local_counts
 
 ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
 MAX_TOP = 200
@@ -46,7 +47,21 @@ class Trending(View):
             return _bad_request(self, "top must be a whole number and at a Unix time in seconds")
         if not 1 <= top <= MAX_TOP:
             return _bad_request(self, f"top must be between 1 and {MAX_TOP}")
-        result = top_trending(window_counts, spec, entity_type=entity_type, top=top, at=at)
+        result = top_trending(local_counts(), spec, entity_type=entity_type, top=top, at=at)
+        partial: list[str] = []
+        if not query.get("local"):
+            params = {"window": spec.name, "type": entity_type, "top": top}
+            answers, partial = await ask_peers("/trending", {**params, "at": at})
+            parts = [result, *answers]
+            latest = max((part["start"] for part in parts if part["start"] is not None), default=None)
+            stale = [part for part in parts if part["start"] not in (None, latest)]
+            if stale and at is None:
+                # Some worker's newest window is older than the cluster's: ask again for the newest.
+                result = top_trending(local_counts(), spec, entity_type=entity_type, top=top, at=latest)
+                answers, partial = await ask_peers("/trending", {**params, "at": latest})
+                parts = [result, *answers]
+            result = merge_trending(parts, top)
+            result["partial"] = partial
         result["windows"] = [s.name for s in WINDOW_SPECS]
         return self.json(result)
 
@@ -54,7 +69,10 @@ class Trending(View):
 @app.page("/entities/{entity_id}")
 class Entity(View):
     async def get(self, request: Request, entity_id: str) -> Response:
-        found = timeline(window_counts, entity_id)
+        found = timeline(local_counts(), entity_id)
+        if not request.query.get("local"):
+            answers, _ = await ask_peers(f"/entities/{entity_id}", {})
+            found = merge_timelines([found, *answers])
         if found is None:
             return self.json({"error": f"no counts for entity {entity_id!r}"}, status=404)
         return self.json(found)

@@ -1,0 +1,62 @@
+"""Answers that span every worker: each owns the counts of its own partitions.
+
+A request to any worker asks the others for their local part (`local=1`) and
+merges. Owners come from Faust's partition assignor; a worker that does not
+answer in time is named in `partial` instead of failing the whole request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from yarl import URL
+
+from .. import topics
+from ..app import app, window_counts
+
+log = logging.getLogger(__name__)
+PEER_TIMEOUT = 3.0
+
+
+def local_counts() -> dict[str, dict]:
+    """Window counts of the partitions this worker is active for (not standby copies)."""
+    active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.MENTIONS}
+    return {key: entry for key, entry in window_counts.items() if entry.get("partition") in active}
+
+
+def peer_urls() -> list[URL]:
+    """Web URLs of the other workers that own partitions of the window counts."""
+    own = URL(str(app.conf.canonical_url))
+    try:
+        owners = app.router.table_metadata(window_counts.name)
+    except (KeyError, AttributeError):
+        return []
+    return sorted({URL(str(url)) for url in owners} - {own}, key=str)
+
+
+async def ask_peers(path: str, params: dict) -> tuple[list[dict | None], list[str]]:
+    """GET `path?local=1&...` from every peer; returns (answers, peers that failed)."""
+    peers = peer_urls()
+    if not peers:
+        return [], []
+    query = {**{k: str(v) for k, v in params.items() if v is not None}, "local": "1"}
+    timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        async def one(peer: URL):
+            async with session.get(peer.with_path(path).with_query(query)) as response:
+                if response.status == 404:
+                    return None
+                response.raise_for_status()
+                return await response.json()
+
+        results = await asyncio.gather(*(one(peer) for peer in peers), return_exceptions=True)
+    answers, failed = [], []
+    for peer, result in zip(peers, results):
+        if isinstance(result, BaseException):
+            log.warning("worker %s did not answer %s: %s", peer, path, result)
+            failed.append(str(peer))
+        else:
+            answers.append(result)
+    return answers, failed

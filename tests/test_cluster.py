@@ -1,0 +1,102 @@
+"""Several workers and restarts: answers and closed windows stay the same."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import orjson
+import pytest
+
+from streams import topics
+from streams.bench import seed_like_articles
+from streams.pipeline import mentions_of
+from streams.trending.windows import WindowSpec, brute_force_counts
+
+from .conftest import consume, produce, values
+
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(300)]
+WINDOWS = (WindowSpec(300), WindowSpec(3600), WindowSpec(86400), WindowSpec(3600, 300))
+
+
+def articles(count: int, prefix: str, start: datetime, spacing: timedelta) -> list[bytes]:
+    out = []
+    for i, payload in enumerate(seed_like_articles(count, prefix=prefix)):
+        raw = orjson.loads(payload)
+        raw["published_at"] = (start + i * spacing).isoformat()
+        out.append(orjson.dumps(raw))
+    return out
+
+
+def unique_by_id(enriched: list[dict]) -> list[dict]:
+    """First occurrence of each article id (a restart may emit one again)."""
+    first: dict[str, dict] = {}
+    for article in enriched:
+        first.setdefault(article["id"], article)
+    return list(first.values())
+
+
+async def wait_for_trending(url: str, expected: dict, window: str = "1d") -> dict:
+    answer = {}
+    for _ in range(120):
+        answer = httpx.get(f"{url}/trending", params={"window": window, "top": 200}, timeout=10).json()
+        if {item["id"]: item["mentions"] for item in answer["items"]} == expected:
+            return answer
+        await asyncio.sleep(0.5)
+    return answer
+
+
+async def test_two_workers_give_the_same_answer(broker, start_worker):
+    first = start_worker("pair")
+    second = start_worker("pair")
+    payloads = articles(20, "pair", datetime.now(timezone.utc).replace(microsecond=0), timedelta(seconds=1))
+    await produce(broker, topics.RAW, payloads)
+    enriched = unique_by_id(values(await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 40, timeout=120)))
+    recount = brute_force_counts([m for a in enriched for m in mentions_of(a)], WINDOWS)
+    start = max(int(key.split("|")[1]) for key in recount if key.startswith("1d|"))
+    expected = {key.split("|", 2)[2]: v["mentions"] for key, v in recount.items() if key.startswith(f"1d|{start}|")}
+    answer_first = await wait_for_trending(first.url, expected)
+    answer_second = await wait_for_trending(second.url, expected)
+    assert {i["id"]: i["mentions"] for i in answer_first["items"]} == expected, first.log()
+    assert answer_first["items"] == answer_second["items"]
+    assert answer_first["partial"] == [] and answer_second["partial"] == []
+    entity = answer_first["items"][0]["id"]
+    one = httpx.get(f"{first.url}/entities/{entity}", timeout=10).json()
+    other = httpx.get(f"{second.url}/entities/{entity}", timeout=10).json()
+    assert one == other
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+async def test_restarted_worker_closes_the_same_windows(broker, start_worker, sig):
+    env = {"NEWSSTREAMS_PARTITIONS": 1, "NEWSSTREAMS_GRACE": "1m"}
+    base = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+    payloads = articles(60, f"restart{sig}", base, timedelta(seconds=97))
+    worker = start_worker("restart", **env)
+    await produce(broker, topics.RAW, payloads[:30])
+    await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 20, timeout=120)
+    worker.stop(sig)
+    await produce(broker, topics.RAW, payloads[30:])
+    restarted = start_worker("restart", **env)
+    flush = orjson.loads(payloads[0])
+    flush.update(id="flush", url="https://example.org/flush", published_at=(base + timedelta(days=3)).isoformat(),
+                 body="أعلنت روسيا اليوم عن محادثات جديدة مع أوكرانيا في موسكو بحضور وفود من عدة دول.")
+    await produce(broker, topics.RAW, [orjson.dumps(flush)])
+    enriched = values(await consume(
+        broker, topics.ENRICHED, until=lambda m: any(v.key == b"flush" for v in m), timeout=180,
+    ))
+    articles_seen = unique_by_id([a for a in enriched if a["id"] != "flush"])
+    recount = brute_force_counts([m for a in articles_seen for m in mentions_of(a)], WINDOWS)
+    closed = values(await consume(broker, topics.TRENDING, until=lambda m: len(m) >= len(recount), timeout=120))
+    finals: dict[str, dict] = {}
+    for final in closed:
+        key = f"{final['window']}|{final['start_ts']}|{final['entity_id']}"
+        if key in finals:  # a window published again after the restart must say the same
+            assert (finals[key]["mentions"], finals[key]["articles"]) == (final["mentions"], final["articles"])
+        finals[key] = final
+    assert set(finals) == set(recount), restarted.log()
+    for key, final in finals.items():
+        assert final["mentions"] == recount[key]["mentions"], key
+        assert final["articles"] == recount[key]["articles"], key
+    print(f"restart after {sig!r}: {len(finals)} windows closed, {len(closed) - len(finals)} published twice")
