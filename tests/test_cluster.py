@@ -100,3 +100,21 @@ async def test_restarted_worker_closes_the_same_windows(broker, start_worker, si
         assert final["mentions"] == recount[key]["mentions"], key
         assert final["articles"] == recount[key]["articles"], key
     print(f"restart after {sig!r}: {len(finals)} windows closed, {len(closed) - len(finals)} published twice")
+
+
+async def test_article_later_than_grace_is_dead_lettered_and_counted_as_late(broker, start_worker):
+    worker = start_worker(NEWSSTREAMS_PARTITIONS=1, NEWSSTREAMS_GRACE="1m")
+    base = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+    on_time, later, late = articles(3, "late", base, timedelta(0))
+    later = {**orjson.loads(later), "published_at": (base + timedelta(hours=2)).isoformat(),
+             "body": "أعلنت روسيا اليوم عن محادثات جديدة مع أوكرانيا في موسكو بحضور وفود من عدة دول."}
+    late = {**orjson.loads(late), "body": "قالت روسيا إن الاجتماع المقبل مع أوكرانيا سيعقد في موسكو خلال أيام قليلة."}
+    for payload in (on_time, orjson.dumps(later), orjson.dumps(late)):
+        await produce(broker, topics.RAW, [payload])
+        await asyncio.sleep(1.0)  # keep the arrival order
+    dead = values(await consume(broker, topics.DEADLETTER, until=lambda m: len(m) >= 1, timeout=90))
+    assert dead and all(record["stage"] == "aggregate" for record in dead), worker.log()
+    assert "late: windows 5m|" in dead[0]["reason"] and "counted in 1d|" in dead[0]["reason"]
+    metrics = httpx.get(f"{worker.url}/metrics", timeout=10).text
+    late_count = next(line for line in metrics.splitlines() if line.startswith("newsstreams_mentions_late_total "))
+    assert float(late_count.split()[1]) == len(dead)
