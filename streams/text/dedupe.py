@@ -14,9 +14,9 @@ code runs offline and in the stream.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import re
+import zlib
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 
@@ -32,11 +32,13 @@ _WORD_RE = re.compile(r"\w+")
 
 
 def shingle_hashes(text: str) -> set[int]:
+    """64-bit hashes of the 4-word shingles; two CRC32s keep it fast and stable across processes."""
     words = _WORD_RE.findall(fold(text))
-    return {
-        int.from_bytes(hashlib.blake2b(" ".join(words[i:i + SHINGLE_WORDS]).encode(), digest_size=8).digest(), "little")
-        for i in range(len(words) - SHINGLE_WORDS + 1)
-    }
+    hashes = set()
+    for i in range(len(words) - SHINGLE_WORDS + 1):
+        data = " ".join(words[i:i + SHINGLE_WORDS]).encode()
+        hashes.add((zlib.crc32(data) << 32) | zlib.crc32(data, 0x9E3779B9))
+    return hashes
 
 
 def sketch(text: str) -> tuple[int, ...] | None:

@@ -8,7 +8,7 @@ import threading
 UNDETERMINED = "und"
 MIN_CONFIDENCE = 0.25
 """Below this (normalised) probability the guess is noise: short or mixed text."""
-SAMPLE_CHARS = 5_000
+SAMPLE_CHARS = 600
 """The start of an article decides its language; classifying more only costs time."""
 
 # py3langid also knows varieties and languages that have no two-letter code.
