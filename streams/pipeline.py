@@ -15,6 +15,9 @@ from .text.dedupe import check_and_remember, remembered
 from .text.parse import parse_payload
 
 ENRICHED_SCHEMA = "enriched_article/1"
+MAX_ENTITIES = 500
+"""An article naming more distinct entities than this keeps the most mentioned ones:
+a list of names is not news, and one message must stay a reasonable size."""
 MENTION_SCHEMA = "mention/1"
 
 __all__ = ["Pipeline", "RejectedArticle", "mentions_of"]
@@ -69,7 +72,7 @@ class Pipeline:
         return kept
 
     def enrich(self, parsed: dict) -> dict:
-        entities = self.extractor.extract(parsed["body"])
+        entities = self.extractor.extract(parsed["body"])[:MAX_ENTITIES]
         categories = self.rules().categorize(parsed.get("title") or "", parsed["body"], entities)
         enriched = dict(parsed)
         enriched["schema"] = ENRICHED_SCHEMA
