@@ -237,6 +237,75 @@ def cmd_train_ner(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- routing
+
+def _load_rules_for_cli(path: str | None):
+    from .routing.rules import RulesError, load_rules
+
+    path = path or os.environ.get("NEWSSTREAMS_ROUTING_RULES") or None
+    try:
+        return load_rules(path)
+    except RulesError as exc:
+        raise UsageError(f"routing rules: {exc}") from None
+
+
+def format_routing_report(evaluation, *, show_errors: bool = False) -> str:
+    """Per-category table, macro scores and the gold x predicted confusion table."""
+    from .routing.evaluate import NONE
+
+    lines = []
+    width = max([len("category")] + [len(s.id) for s in evaluation.per_category])
+    lines.append(f"{'category':<{width}}  {'prec':>6}  {'recall':>6}  {'f1':>6}  {'gold':>5}  {'pred':>5}")
+    for s in evaluation.per_category:
+        lines.append(f"{s.id:<{width}}  {s.precision:>6.3f}  {s.recall:>6.3f}  {s.f1:>6.3f}  {s.support:>5}  {s.predicted:>5}")
+    lines.append("")
+    lines.append(f"articles {evaluation.articles}  accuracy {evaluation.accuracy:.3f}  macro F1 {evaluation.macro_f1:.3f}  "
+                 f"gold among routed {evaluation.routed_recall:.3f}  unrouted {evaluation.unrouted}  "
+                 f"categories/article {evaluation.mean_categories:.2f}")
+    lines.append("")
+    columns = evaluation.labels + [NONE]
+    codes = [str(i) for i in range(1, len(evaluation.labels) + 1)] + [NONE]
+    cell = max(4, max(len(c) for c in codes))
+    lines.append("confusion (rows: gold, columns: top-scored prediction)")
+    lines.append(" " * (width + 5) + " ".join(f"{c:>{cell}}" for c in codes))
+    for i, gold in enumerate(evaluation.labels, 1):
+        row = evaluation.confusion.get(gold)
+        if row is None:
+            continue
+        lines.append(f"{i:>2}. {gold:<{width}} " + " ".join(f"{row[c]:>{cell}}" for c in columns))
+    legend = [f"{i}={label}" for i, label in enumerate(evaluation.labels, 1)
+              if label not in evaluation.confusion]
+    if legend:
+        lines.append("    predicted only: " + ", ".join(legend))
+    if show_errors and evaluation.errors:
+        lines.append("")
+        lines.append("misrouted (line: gold -> routed)")
+        for e in evaluation.errors:
+            routed = ", ".join(f"{cid} {score:g}" for cid, score in e["routed"]) or NONE
+            lines.append(f"  {e['line']:>4}: {e['gold']} -> {routed}  | {e['title']}")
+    return "\n".join(lines)
+
+
+def cmd_eval_routing(args) -> int:
+    from .routing.evaluate import LabelledDataError, evaluate_routing, read_labelled
+
+    rules = _load_rules_for_cli(args.rules)
+    try:
+        articles = read_labelled(args.jsonl_file, rules.category_ids)
+    except LabelledDataError as exc:
+        raise UsageError(str(exc)) from None
+    entities_of = None
+    if args.entities:
+        from .entities.extract import EntityExtractor
+
+        extractor = EntityExtractor.default()
+        entities_of = lambda article: extractor.extract(article.body)  # noqa: E731
+    evaluation = evaluate_routing(rules, articles, entities_of)
+    print(format_routing_report(evaluation, show_errors=args.show_errors))
+    print(orjson.dumps({**evaluation.summary(), "rules": rules.source}).decode())
+    return 0
+
+
 def cmd_kb(args) -> int:
     """Publish a knowledge-base change to entities.kb; every worker applies it."""
     from .entities.kb_updates import KbRecordError, decode_record, kb_record
@@ -259,6 +328,32 @@ def cmd_kb(args) -> int:
     except BrokerUnavailable as exc:
         raise UsageError(str(exc)) from None
     print(f"{'removal of' if value is None else 'entity'} {args.id} published to entities.kb", file=sys.stderr)
+    return 0
+
+
+def cmd_deadletter_replay(args) -> int:
+    from .deadletter import ReplayError, replay_messages
+    from .kafka_io import BrokerUnavailable, publish_many
+    from .topics import RAW
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    try:
+        with open(path, "rb") as lines:
+            messages = replay_messages(lines, args.topic or RAW)
+    except ReplayError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    if args.topic:
+        messages = [(args.topic, key, value) for _, key, value in messages]
+    try:
+        asyncio.run(publish_many(bootstrap_servers(require_broker()), messages))
+    except BrokerUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    counts: dict[str, int] = {}
+    for topic, _, _ in messages:
+        counts[topic] = counts.get(topic, 0) + 1
+    print("replayed " + (", ".join(f"{n} to {t}" for t, n in counts.items()) or "nothing"), file=sys.stderr)
     return 0
 
 
@@ -332,6 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev-fraction", type=float, default=0.1)
     p.set_defaults(func=cmd_train_ner)
 
+    p = sub.add_parser("eval-routing", help="precision/recall/F1 of the routing rules on labelled JSONL articles")
+    p.add_argument("jsonl_file", help="one JSON object per line: body, optional title, gold category")
+    p.add_argument("--rules", help="rules file (default: $NEWSSTREAMS_ROUTING_RULES or the packaged categories.yaml)")
+    p.add_argument("--entities", action="store_true", help="also run entity extraction, so entity conditions count")
+    p.add_argument("--show-errors", action="store_true", help="list the misrouted articles")
+    p.set_defaults(func=cmd_eval_routing)
+
     p = sub.add_parser("kb", help="add, change or remove knowledge-base entities at run time (entities.kb)")
     kb_sub = p.add_subparsers(dest="kb_command", required=True, metavar="ACTION")
     q = kb_sub.add_parser("add", help="add or replace an entity (or, with --merge, add aliases to it)")
@@ -346,6 +448,17 @@ def build_parser() -> argparse.ArgumentParser:
     q = kb_sub.add_parser("remove", help="remove an entity")
     q.add_argument("--id", required=True)
     q.set_defaults(func=cmd_kb)
+
+    p = sub.add_parser("deadletter", help="work with dead-letter records")
+    dl_sub = p.add_subparsers(dest="deadletter_command", required=True, metavar="ACTION")
+    q = dl_sub.add_parser(
+        "replay", help="send (fixed) dead-letter records back: parse failures to articles.raw, others to their topic",
+        description="FILE holds records as printed by `newsstreams consume articles.deadletter`; "
+                    "put a corrected payload as text in an `original` field, or leave original_b64 as it was.",
+    )
+    q.add_argument("file", metavar="FILE.jsonl")
+    q.add_argument("--topic", help="send everything to this topic instead")
+    q.set_defaults(func=cmd_deadletter_replay)
 
     p = sub.add_parser("bench", help="end-to-end benchmark on the embedded broker")
     p.add_argument("--articles", type=_positive_int, default=3000, help="articles per throughput run")

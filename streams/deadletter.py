@@ -43,3 +43,41 @@ def dead_letter(
 
 def original_bytes(record: dict) -> bytes:
     return base64.b64decode(record["original_b64"])
+
+
+class ReplayError(ValueError):
+    """A line of a replay file that is not a usable dead-letter record."""
+
+
+def replay_messages(lines, default_topic: str) -> list[tuple[str, bytes | None, bytes]]:
+    """(topic, key, value) for each dead-letter record of a JSON Lines file.
+
+    A record may carry a fixed payload as text in `original` (easier to edit
+    than base64); otherwise `original_b64` is sent back as it was. Parse-stage
+    records go back to articles.raw; later stages to the topic they came from.
+    """
+    import binascii
+
+    import orjson
+
+    messages = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise ReplayError(f"line {number}: not JSON: {exc}") from None
+        if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+            raise ReplayError(f"line {number}: not a dead-letter record (schema {SCHEMA!r} expected)")
+        if isinstance(record.get("original"), str):
+            value = record["original"].encode("utf-8")
+        else:
+            try:
+                value = base64.b64decode(record.get("original_b64") or "", validate=True)
+            except (binascii.Error, ValueError):
+                raise ReplayError(f"line {number}: original_b64 is not valid base64") from None
+        key = base64.b64decode(record["key_b64"]) if record.get("key_b64") else None
+        topic = default_topic if record.get("stage") in ("parse", None) else (record.get("topic") or default_topic)
+        messages.append((topic, key, value))
+    return messages

@@ -68,6 +68,15 @@ async def publish(bootstrap: str, topic: str, *, key: bytes | None, value: bytes
         await producer.stop()
 
 
+async def publish_many(bootstrap: str, messages: list[tuple[str, bytes | None, bytes | None]]) -> None:
+    producer = await start_producer(bootstrap)
+    try:
+        futures = [await producer.send(topic, key=key, value=value) for topic, key, value in messages]
+        await asyncio.wait_for(asyncio.gather(*futures), CONNECT_TIMEOUT + len(messages) * 0.01)
+    finally:
+        await producer.stop()
+
+
 def message_to_json(message) -> bytes:
     """JSON messages print as themselves; anything else is wrapped with its bytes in base64."""
     try:

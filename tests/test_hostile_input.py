@@ -132,3 +132,41 @@ async def test_worker_accounts_for_every_hostile_message(broker, start_worker):
     assert originals <= set(corpus.values())
     assert worker.process.poll() is None, "the worker died"
     print(f"hostile corpus: {len(corpus)} messages -> {len(enriched)} articles + {len(dead)} dead letters")
+
+
+@pytest.mark.broker
+@pytest.mark.timeout(180)
+async def test_fixed_dead_letters_are_replayed_and_processed(broker, start_worker, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    worker = start_worker()
+    broken = b'{"url": "https://example.org/fixme", "source": "example", "title": "", "body": 7}'
+    await produce(broker, topics.RAW, [broken])
+    (record,) = values(await consume(broker, topics.DEADLETTER, until=lambda m: len(m) >= 1, timeout=60))
+    assert "body" in record["reason"]
+    fixed = orjson.loads(broken)
+    fixed["body"] = "قال وزير الخارجية الروسي سيرجي لافروف إن موسكو مستعدة لمحادثات جديدة مع أوكرانيا."
+    record["original"] = orjson.dumps(fixed).decode()
+    replay_file = tmp_path / "fixed.jsonl"
+    replay_file.write_bytes(orjson.dumps(record) + b"\n")
+    env = {**os.environ, "KAFKA_BROKER": f"kafka://{broker}"}
+    result = subprocess.run([sys.executable, "-m", "streams", "deadletter", "replay", str(replay_file)],
+                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert result.returncode == 0 and "replayed 1 to articles.raw" in result.stderr, result.stderr
+    (enriched,) = values(await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 1, timeout=60))
+    assert enriched["url"] == "https://example.org/fixme", worker.log()
+    assert "per:sergey-lavrov" in {e["id"] for e in enriched["entities"]}
+
+
+def test_replay_file_errors_name_the_line(tmp_path, capsys, monkeypatch):
+    from streams.cli import main
+
+    monkeypatch.setenv("KAFKA_BROKER", "kafka://127.0.0.1:1")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"schema": "dead_letter/1", "original_b64": "AA=="}\n{"not": "a record"}\n')
+    assert main(["deadletter", "replay", str(bad)]) == 2
+    assert "line 2: not a dead-letter record" in capsys.readouterr().err
