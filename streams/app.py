@@ -68,6 +68,7 @@ def declared_topics(category_ids=()) -> dict[str, tuple[int, dict]]:
         declared[table.changelog_topic.get_topic_name()] = (partitions, compacted)
     declared[near_duplicates.changelog_topic.get_topic_name()] = (1, compacted)
     declared[topics.KB] = (1, compacted)
+    declared[topics.ROUTING_RULES] = (1, compacted)
     return declared
 
 

@@ -306,10 +306,41 @@ def cmd_eval_routing(args) -> int:
     return 0
 
 
+RULES_RECORD_KEY = b"rules"
+
+
+def cmd_rules(args) -> int:
+    """Validate a rules file; `publish` then sends it to routing.rules for every worker."""
+    from .kafka_io import BrokerUnavailable, ensure_topics, publish
+    from .routing.rules import RulesError, load_rules
+    from .topics import ROUTING_RULES
+
+    path = Path(args.file)
+    try:
+        rules = load_rules(path)
+    except RulesError as exc:
+        raise UsageError(str(exc)) from None
+    summary = f"{path}: valid, {len(rules.categories)} categories ({', '.join(rules.category_ids)})"
+    if args.rules_command == "check":
+        print(summary)
+        return 0
+    data = path.read_bytes()
+    bootstrap = bootstrap_servers(require_broker())
+    try:
+        # a compacted topic keeps the latest document for workers that start later
+        asyncio.run(ensure_topics(bootstrap, {ROUTING_RULES: (1, {"cleanup.policy": "compact"})}))
+        asyncio.run(publish(bootstrap, ROUTING_RULES, key=RULES_RECORD_KEY, value=data))
+    except BrokerUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{summary}; published to {ROUTING_RULES}", file=sys.stderr)
+    return 0
+
+
 def cmd_kb(args) -> int:
     """Publish a knowledge-base change to entities.kb; every worker applies it."""
     from .entities.kb_updates import KbRecordError, decode_record, kb_record
-    from .kafka_io import BrokerUnavailable, publish
+    from .kafka_io import BrokerUnavailable, ensure_topics, publish
+    from .topics import KB
 
     if args.kb_command == "add":
         record = kb_record(
@@ -324,7 +355,9 @@ def cmd_kb(args) -> int:
     except KbRecordError as exc:
         raise UsageError(str(exc)) from None
     try:
-        asyncio.run(publish(bootstrap_servers(require_broker()), "entities.kb", key=args.id.encode(), value=value))
+        bootstrap = bootstrap_servers(require_broker())
+        asyncio.run(ensure_topics(bootstrap, {KB: (1, {"cleanup.policy": "compact"})}))
+        asyncio.run(publish(bootstrap, KB, key=args.id.encode(), value=value))
     except BrokerUnavailable as exc:
         raise UsageError(str(exc)) from None
     print(f"{'removal of' if value is None else 'entity'} {args.id} published to entities.kb", file=sys.stderr)
@@ -459,6 +492,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("file", metavar="FILE.jsonl")
     q.add_argument("--topic", help="send everything to this topic instead")
     q.set_defaults(func=cmd_deadletter_replay)
+
+    p = sub.add_parser("rules", help="check routing rules files, or publish one to every worker (routing.rules)")
+    rules_sub = p.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    q = rules_sub.add_parser("check", help="validate a rules file and list its categories")
+    q.add_argument("file")
+    q.set_defaults(func=cmd_rules)
+    q = rules_sub.add_parser("publish", help="validate a rules file, then publish it; workers swap it in without restart")
+    q.add_argument("file")
+    q.set_defaults(func=cmd_rules)
 
     p = sub.add_parser("bench", help="end-to-end benchmark on the embedded broker")
     p.add_argument("--articles", type=_positive_int, default=3000, help="articles per throughput run")

@@ -10,6 +10,7 @@ MENTIONS = "entities.mentions"
 TRENDING = "trending.entities"
 DEADLETTER = "articles.deadletter"
 KB = "entities.kb"
+ROUTING_RULES = "routing.rules"  # compacted: whole rules documents, key `rules`
 
 
 def category_topic(category_id: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import textwrap
 from pathlib import Path
 
@@ -357,3 +358,234 @@ def test_default_rules_path_is_packaged():
     assert DEFAULT_RULES_PATH.name == "categories.yaml"
     assert DEFAULT_RULES_PATH.parent == ROOT / "streams" / "routing"
     assert RulesWatcher().current().category_ids == load_rules().category_ids
+
+
+def test_indefinite_accusative_alif_is_dropped(tmp_path):
+    rules = load_rules(write_rules(tmp_path / "r.yaml", SMALL_RULES))
+    # `حرباً` (tanween fath) folds to `حربا` and meets `حرب`; short words stay whole
+    assert ids(rules.categorize("", "حرباً", [])) == ["war"]
+    assert rules.categorize("", "حربيا محاربا", []) == []
+
+
+# ------------------------------------------------------------- combinations
+
+COMBO_RULES = """\
+    version: 1
+    settings: {min_relative_score: 0, default_threshold: 2, max_categories: 3}
+    categories:
+      - id: football
+        label: {ar: كرة القدم, en: Football}
+        combinations:
+          - name: scored
+            weight: 3
+            near: {terms: [scored, goal*], within: 2}
+          - weight: 2
+            all_of: [stadium, fans]
+            any_of: [match, final]
+            none_of: [concert, مسرح العمليات]
+      - id: money
+        label: {ar: مال, en: Money}
+        terms:
+          - weight: 1
+            en: [bank]
+        combinations:
+          - name: rates
+            weight: 2
+            all_of: [central bank]
+            near: [{terms: [rate*, rise*], within: 0}]
+    """
+
+
+def test_combinations_all_any_none_and_near(tmp_path):
+    rules = load_rules(write_rules(tmp_path / "r.yaml", COMBO_RULES))
+    # near: at most 2 words between, in either order, within one zone
+    assert rules.categorize("", "He scored a late goal", []) == [
+        {"id": "football", "score": 3.0, "hits": ["combo:scored"]}]
+    assert rules.categorize("", "The goal was scored", [])[0]["hits"] == ["combo:scored"]
+    assert rules.categorize("", "He scored in the first half and the late goal", []) == []
+    assert rules.categorize("scored", "goal", []) == []  # title and body are separate zones
+    # all_of + any_of, anywhere in title or body; none_of vetoes
+    assert ids(rules.categorize("Fans flock to the stadium", "before the final", [])) == ["football"]
+    assert rules.categorize("Fans flock to the stadium", "before the concert final", []) == []
+    assert rules.categorize("Fans flock to the stadium", "", []) == []           # any_of missing
+    assert rules.categorize("", "the stadium final", []) == []                   # all_of incomplete
+    assert rules.categorize("", "الجماهير stadium fans match في مسرح العمليات", []) == []
+    # combinations add to the category's terms; `within: 0` means adjacent
+    result = rules.categorize("", "the central bank said rates rise again at the bank", [])
+    assert result == [{"id": "money", "score": 4.0, "hits": ["bank", "combo:rates"]}]
+    assert rules.categorize("", "the central bank said rates will rise", []) == []  # not adjacent; bank alone is 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.replace("near: {terms: [scored, goal*], within: 2}", "none_of: [scored]"),
+         r"combinations\[0\]: needs at least one of 'all_of', 'any_of' or 'near'"),
+        (lambda t: t.replace("within: 2}", "within: 99}"), r"near\.within: must be a whole number >= 0 and <= 50"),
+        (lambda t: t.replace("within: 2}", "within: 1.5}"), r"near\.within: must be a whole number"),
+        (lambda t: t.replace("[scored, goal*]", "[scored]"), r"near\.terms: must name exactly two terms, got 1"),
+        (lambda t: t.replace("{terms: [scored, goal*], within: 2}", "{terms: [scored, goal*]}"),
+         r"near: missing key 'within'"),
+        (lambda t: t.replace("all_of: [stadium, fans]", "all_of: []"), r"all_of: must be a non-empty list of terms"),
+        (lambda t: t.replace("any_of: [match, final]", "any_of: match"), r"any_of: must be a non-empty list of terms"),
+        (lambda t: t.replace("none_of: [concert, ", "none_of: [fans, "), r"none_of: repeats a term the combination requires"),
+        (lambda t: t.replace("all_of: [stadium, fans]", "all_off: [stadium, fans]"), r"unknown key 'all_off'"),
+        (lambda t: t.replace("weight: 2\n        all_of", "weight: 0\n        all_of"),
+         r"combinations\[1\]\.weight: must be a number > 0"),
+        (lambda t: t.replace("[rate*, rise*]", "[r*, rise*]"), r"near\[0\]\.terms\[0\]: term 'r\*'.*3 letters"),
+        (lambda t: t.replace("name: rates", "name: scored").replace("name: scored\n        weight: 3", "name: x\n        weight: 3"),
+         None),
+        (lambda t: t.replace("- weight: 2\n        all_of", "- name: scored\n        weight: 2\n        all_of"),
+         r"duplicate combination name 'scored'"),
+    ],
+)
+def test_bad_combinations_raise_a_clear_error(tmp_path, change, message):
+    path = write_rules(tmp_path / "bad.yaml", COMBO_RULES)
+    path.write_text(change(path.read_text(encoding="utf-8")), encoding="utf-8")
+    if message is None:  # the same name in two categories is fine
+        load_rules(path)
+        return
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    assert str(info.value).startswith(str(path)), info.value
+    assert re.search(message, str(info.value)), info.value
+
+
+def test_packaged_rules_use_a_combination(rules):
+    result = {c["id"]: c for c in rules.categorize("", "وسجل اللاعب هدفا رائعا في المباراة", [])}
+    assert "combo:goal-scored" in result["sport"]["hits"]
+    # the same words apart, or about inflation targets, are not a goal
+    far = rules.categorize("", "سجل الاقتصاد نموا قويا هذا العام وهو هدف الحكومة", [])
+    assert all("combo:goal-scored" not in c["hits"] for c in far)
+
+
+# ------------------------------------------------- documents from routing.rules
+
+def test_documents_swap_the_rules_and_bad_ones_keep_the_previous(tmp_path):
+    path = write_rules(tmp_path / "rules.yaml", SMALL_RULES)
+    watcher = RulesWatcher(path, check_interval=0)
+    assert watcher.origin == "file"
+    published = textwrap.dedent(SMALL_RULES).replace("ar: [بنك]", "ar: [بنك, مصرف]").encode()
+    outcome = watcher.apply_document(published, source="routing.rules[0]@0", timestamp=time.time() + 1)
+    assert "in force" in outcome and watcher.origin == "routing.rules[0]@0"
+    assert ids(watcher.current().categorize("مصرف", "مصرف مصرف مصرف", [])) == ["money"]
+
+    for bad, reason in [(b"categories: [", "not valid YAML"), (b"\xff\xfe", "not UTF-8"),
+                        (published.replace(b"weight: 1\n", b"weight: lots\n", 1), "weight")]:
+        with pytest.raises(RulesError, match=reason) as info:
+            watcher.apply_document(bad, source="routing.rules[0]@1", timestamp=time.time() + 2)
+        assert str(info.value).startswith("routing.rules[0]@1: ")
+        assert watcher.last_error is info.value
+        assert ids(watcher.current().categorize("مصرف", "مصرف مصرف مصرف", [])) == ["money"]
+        assert watcher.origin == "routing.rules[0]@0"
+
+    # a tombstone withdraws the published rules: the file is in force again
+    assert "withdrawn" in watcher.apply_document(None, source="routing.rules[0]@2")
+    assert watcher.origin == "file" and watcher.current().categorize("مصرف", "مصرف مصرف مصرف", []) == []
+    assert "ignored" in watcher.apply_document(None, source="routing.rules[0]@3")
+
+
+def test_the_newest_change_wins_between_file_and_topic(tmp_path):
+    path = write_rules(tmp_path / "rules.yaml", SMALL_RULES)
+    mtime = path.stat().st_mtime
+    watcher = RulesWatcher(path, check_interval=0)
+    published = textwrap.dedent(SMALL_RULES).replace("ar: [بنك]", "ar: [بنك, مصرف]").encode()
+    # replayed after a restart: a document older than the file's last edit is skipped
+    assert "skipped" in watcher.apply_document(published, source="t@0", timestamp=mtime - 60)
+    assert watcher.origin == "file"
+    # a newer one replaces the file's rules
+    watcher.apply_document(published, source="t@1", timestamp=mtime + 60)
+    assert ids(watcher.current().categorize("مصرف", "مصرف مصرف مصرف", [])) == ["money"]
+    # then an editor saves the file: that edit is the newest change
+    path.write_text(textwrap.dedent(SMALL_RULES).replace("ar: [بنك]", "ar: [بنك, ريال]"), encoding="utf-8")
+    rules = watcher.current()
+    assert watcher.origin == "file"
+    assert ids(rules.categorize("ريال", "ريال ريال ريال", [])) == ["money"]
+    assert rules.categorize("مصرف", "مصرف مصرف مصرف", []) == []
+    # and a document published after that replaces it again
+    watcher.apply_document(published, source="t@2", timestamp=time.time() + 120)
+    assert ids(watcher.current().categorize("مصرف", "مصرف مصرف مصرف", [])) == ["money"]
+
+
+def test_worker_task_reads_record_source_and_timestamp(tmp_path):
+    from types import SimpleNamespace
+
+    from streams.agents.rules_sync import apply_rules_message
+
+    path = write_rules(tmp_path / "rules.yaml", SMALL_RULES)
+    watcher = RulesWatcher(path, check_interval=0)
+    message = SimpleNamespace(topic="routing.rules", partition=0, offset=7, key=b"rules",
+                              value=textwrap.dedent(SMALL_RULES).encode(), timestamp=int(time.time() * 1000) + 5000)
+    assert apply_rules_message(watcher, message) == "rules from routing.rules[0]@7 in force (4 categories)"
+    with pytest.raises(RulesError, match=r"^routing.rules\[0\]@8: .*the file is empty"):
+        apply_rules_message(watcher, SimpleNamespace(**{**vars(message), "offset": 8, "value": b""}))
+
+
+def test_rules_cli_validates_before_publishing(tmp_path, monkeypatch, capsys):
+    from streams.cli import main
+
+    monkeypatch.setenv("KAFKA_BROKER", "kafka://127.0.0.1:1")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(textwrap.dedent(SMALL_RULES).replace("weight: 2\n", "weight: -2\n", 1), encoding="utf-8")
+    assert main(["rules", "publish", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "weight: must be a number > 0" in err and "Traceback" not in err
+    good = write_rules(tmp_path / "good.yaml", SMALL_RULES)
+    assert main(["rules", "check", str(good)]) == 0
+    assert "valid, 4 categories (war, football, money, alliance)" in capsys.readouterr().out
+    assert main(["rules", "publish", str(good)]) == 2  # validated, but no broker there
+    assert "cannot connect to Kafka" in capsys.readouterr().err
+
+
+@pytest.mark.broker
+@pytest.mark.timeout(180)
+async def test_workers_swap_in_published_rules_without_restart(broker, start_worker, tmp_path):
+    import asyncio
+    import base64
+    import os
+    import subprocess
+    import sys
+    from datetime import datetime, timezone
+
+    import orjson
+
+    from streams import topics
+
+    from .conftest import consume, produce, values
+
+    worker = start_worker()
+    # a broken document first: dead-lettered, the rules in force stay
+    await produce(broker, topics.ROUTING_RULES, [b"categories: ["], keys=[b"rules"])
+    published = DEFAULT_RULES_PATH.read_text(encoding="utf-8") + (
+        "\n  - id: invented-beat\n"
+        "    label: {ar: موضوع مخترع, en: Invented beat}\n"
+        "    threshold: 2\n"
+        "    terms:\n"
+        "      - weight: 3\n"
+        "        ar: [زعفرانستان]\n"
+    )
+    path = tmp_path / "published.yaml"
+    path.write_text(published, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "rules", "publish", str(path)], capture_output=True, text=True,
+        env={**os.environ, "KAFKA_BROKER": f"kafka://{broker}"}, cwd=ROOT, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    for _ in range(60):
+        if "18 categories" in worker.log():
+            break
+        await asyncio.sleep(0.5)
+    else:
+        raise AssertionError(f"worker never swapped the rules in\n{worker.log()}")
+    assert "routing.rules: record at 0@0 refused" in worker.log()
+    raw = {"url": "https://example.org/invented", "source": "example", "title": "أخبار زعفرانستان",
+           "body": "وصل وفد من زعفرانستان إلى العاصمة أمس في زيارة تستمر ثلاثة أيام. وقال رئيس الوفد إن "
+                   "الزيارة تهدف إلى تعزيز التعاون في مجالات عدة.",
+           "published_at": datetime.now(timezone.utc).isoformat()}
+    await produce(broker, topics.RAW, [orjson.dumps(raw)])
+    (article,) = values(await consume(broker, topics.category_topic("invented-beat"),
+                                      until=lambda m: len(m) >= 1, timeout=60))
+    assert article["url"] == raw["url"] and article["categories"][0]["id"] == "invented-beat"
+    dead = values(await consume(broker, topics.DEADLETTER, until=lambda m: len(m) >= 1, timeout=30))
+    assert dead[0]["stage"] == "rules" and base64.b64decode(dead[0]["original_b64"]) == b"categories: ["
+    assert "not valid YAML" in dead[0]["reason"]

@@ -8,7 +8,8 @@ broken edit never takes routing down (the previous rules stay in force).
 Matching works on the folded form of the text (``streams.text.normalize``), is
 token-aware (``حرب`` never fires inside ``محارب``), and strips Arabic clitic
 prefixes from article tokens (و ف, then ب ل ك, then ال or لل) so that
-``والاقتصاد`` meets the term ``اقتصاد`` and ``للانتخابات`` meets ``انتخابات``.
+``والاقتصاد`` meets the term ``اقتصاد`` and ``للانتخابات`` meets ``انتخابات``;
+a final alif of the indefinite accusative (``حفلاً``) is dropped too.
 A term ending in ``*`` matches any token that starts with it (``اقتصاد*`` covers
 ``اقتصادي`` and ``الاقتصادية``). English tokens also try their singular
 without a final ``s``.
@@ -22,7 +23,10 @@ Scoring, per category:
 * each entity condition adds ``weight`` per distinct matching entity, at most
   ``max_repeats`` entities;
 * at one position the longest matching term wins within a category, so
-  ``كأس العالم`` is not also counted as ``كأس``.
+  ``كأس العالم`` is not also counted as ``كأس``;
+* each combination (``all_of`` / ``any_of`` / ``none_of`` term lists and
+  ``near``: two terms at most N words apart in one zone) adds its ``weight``
+  once when every part holds.
 
 A category is assigned when its score reaches its threshold and at least
 ``min_relative_score`` × the best score of the article; at most
@@ -63,6 +67,7 @@ _TOKEN_RE = re.compile(r"[^\W_]+")
 _TERM_TOKEN_RE = re.compile(r"[^\W_]+\*?|\S")
 _MIN_STEM = 2          # a clitic is only stripped if this much word remains
 _MIN_PREFIX_TERM = 3   # `ab*` would match half the dictionary
+_MIN_TANWEEN_STEM = 3  # `ما`, `لنا`... keep short words whole
 _MAX_WEIGHT = 100.0
 
 _TOP_KEYS = {"version", "settings", "categories"}
@@ -70,7 +75,10 @@ _SETTING_KEYS = {
     "title_weight", "body_weight", "max_repeats", "max_categories",
     "min_relative_score", "default_threshold",
 }
-_CATEGORY_KEYS = {"id", "label", "iptc", "description", "threshold", "terms", "entities"}
+_CATEGORY_KEYS = {"id", "label", "iptc", "description", "threshold", "terms", "entities", "combinations"}
+_COMBINATION_KEYS = {"name", "weight", "all_of", "any_of", "none_of", "near"}
+_NEAR_KEYS = {"terms", "within"}
+_MAX_NEAR = 50
 _LABEL_KEYS = {"ar", "en"}
 _TERM_GROUP_KEYS = {"weight", "ar", "en"}
 _ENTITY_KEYS = {"ids", "types", "weight"}
@@ -121,6 +129,22 @@ class _EntityCondition:
     weight: float
 
 
+@dataclass(frozen=True)
+class _Combination:
+    """Boolean condition over terms; adds ``weight`` once when it holds.
+
+    Pattern ids index ``RuleSet._combo_patterns``. ``near`` is a list of
+    (pattern a, pattern b, at most this many words between them).
+    """
+    category: int
+    name: str
+    weight: float
+    all_of: tuple[int, ...] = ()
+    any_of: tuple[int, ...] = ()
+    none_of: tuple[int, ...] = ()
+    near: tuple[tuple[int, int, int], ...] = ()
+
+
 def topic_for(category_id: str) -> str:
     """Kafka topic that carries the articles of one category."""
     if not isinstance(category_id, str) or not _ID_RE.match(category_id) or len(category_id) > _MAX_ID_LENGTH:
@@ -149,6 +173,11 @@ def _token_forms(token: str) -> tuple[str, ...]:
     for stem in list(stems):
         if stem.startswith("ال") and len(stem) - 2 >= _MIN_STEM:
             stems.append(stem[2:])
+    # Indefinite accusative (tanween fath, `فوزاً` folded to `فوزا`): the
+    # bare noun as well, so `حفلا` meets `حفل` and `هدفا` meets `هدف`.
+    for stem in list(stems):
+        if stem.endswith("ا") and len(stem) - 1 >= _MIN_TANWEEN_STEM:
+            stems.append(stem[:-1])
     for stem in stems:
         if stem not in forms:
             forms.append(stem)
@@ -164,7 +193,8 @@ class RuleSet:
 
     def __init__(self, categories: Iterable[Category], terms: Iterable[_Term],
                  entity_conditions: Iterable[_EntityCondition], settings: RoutingSettings,
-                 source: str = "<rules>") -> None:
+                 source: str = "<rules>", combinations: Iterable[_Combination] = (),
+                 combo_patterns: Iterable[tuple[tuple[str, bool], ...]] = ()) -> None:
         self.categories: tuple[Category, ...] = tuple(categories)
         self.settings = settings
         self.source = source
@@ -188,6 +218,9 @@ class RuleSet:
         # token -> terms whose first token it matches; news vocabulary repeats a
         # lot, so this turns most lookups into one dict hit.
         self._first_cache: dict[str, tuple[_Term, ...]] = {}
+        self._combinations = tuple(combinations)
+        self._combo_patterns = tuple(combo_patterns)
+        self._combo_index = _PatternIndex(self._combo_patterns) if self._combinations else None
 
     # ------------------------------------------------------------ public API
 
@@ -212,10 +245,12 @@ class RuleSet:
         """
         settings = self.settings
         ncat = len(self.categories)
-        title_counts = self._scan(_tokens(fold(title or "")), ncat)
+        title_tokens = _tokens(fold(title or ""))
+        title_counts = self._scan(title_tokens, ncat)
         if folded_body is None:
             folded_body = fold(body or "")
-        body_counts = self._scan(_tokens(folded_body), ncat)
+        body_tokens = _tokens(folded_body)
+        body_counts = self._scan(body_tokens, ncat)
 
         contributions: list[dict[str, float]] = [{} for _ in range(ncat)]
         cap = settings.max_repeats
@@ -231,6 +266,9 @@ class RuleSet:
 
         if entities and self._entity_conditions:
             self._score_entities(entities, contributions, cap)
+
+        if self._combo_index is not None:
+            self._score_combinations(title_tokens, body_tokens, contributions)
 
         scored = []
         for position, (category, hits) in enumerate(zip(self.categories, contributions)):
@@ -308,6 +346,34 @@ class RuleSet:
                 covered[category] = i + len(term.pattern)
         return counts
 
+    def _score_combinations(self, title_tokens: list[str], body_tokens: list[str],
+                            contributions: list[dict[str, float]]) -> None:
+        zones = [self._combo_index.find(title_tokens), self._combo_index.find(body_tokens)]
+
+        def present(pid: int) -> bool:
+            return any(pid in zone for zone in zones)
+
+        def near(a: int, b: int, within: int) -> bool:
+            for zone in zones:
+                for start_a, end_a in zone.get(a, ()):
+                    for start_b, end_b in zone.get(b, ()):
+                        gap = start_b - end_a if start_b >= end_a else start_a - end_b
+                        if 0 <= gap <= within:
+                            return True
+            return False
+
+        for combo in self._combinations:
+            if not all(present(p) for p in combo.all_of):
+                continue
+            if combo.any_of and not any(present(p) for p in combo.any_of):
+                continue
+            if any(present(p) for p in combo.none_of):
+                continue
+            if not all(near(a, b, n) for a, b, n in combo.near):
+                continue
+            hits = contributions[combo.category]
+            hits[combo.name] = hits.get(combo.name, 0.0) + combo.weight
+
     def _score_entities(self, entities: list[dict], contributions: list[dict[str, float]], cap: int) -> None:
         by_id: dict[str, str | None] = {}
         for entity in entities:
@@ -326,6 +392,62 @@ class RuleSet:
             for eid in sorted(matched)[:cap]:
                 name = f"entity:{eid}"
                 hits[name] = hits.get(name, 0.0) + condition.weight
+
+
+class _PatternIndex:
+    """Where each of a set of term patterns occurs in a token list (for combinations).
+
+    Unlike scoring, every pattern is reported at every position it matches:
+    a combination asks "does X occur", not "which term explains this word".
+    """
+
+    def __init__(self, patterns: tuple[tuple[tuple[str, bool], ...], ...]) -> None:
+        self._patterns = patterns
+        exact: dict[str, list[int]] = {}
+        prefix: dict[str, list[int]] = {}
+        for pid, pattern in enumerate(patterns):
+            first, is_prefix = pattern[0]
+            keys = {first}
+            if not first.isascii() and first.startswith("ال") and len(first) - 2 >= _MIN_STEM:
+                keys.add(first[2:])
+            for key in keys:
+                (prefix if is_prefix else exact).setdefault(key, []).append(pid)
+        self._exact = exact
+        self._prefix = prefix
+        self._prefix_lengths = tuple(sorted({len(k) for k in prefix}))
+        self._cache: dict[str, tuple[int, ...]] = {}
+
+    def _first(self, token: str) -> tuple[int, ...]:
+        cached = self._cache.get(token)
+        if cached is not None:
+            return cached
+        found: set[int] = set()
+        for form in _token_forms(token):
+            found.update(self._exact.get(form, ()))
+            for length in self._prefix_lengths:
+                if length > len(form):
+                    break
+                found.update(self._prefix.get(form[:length], ()))
+        result = tuple(sorted(found))
+        if len(self._cache) > 200_000:
+            self._cache.clear()
+        self._cache[token] = result
+        return result
+
+    def find(self, tokens: list[str]) -> dict[int, list[tuple[int, int]]]:
+        """pattern id -> [(start, end)] token spans, end exclusive."""
+        out: dict[int, list[tuple[int, int]]] = {}
+        n = len(tokens)
+        for i, token in enumerate(tokens):
+            for pid in self._first(token):
+                pattern = self._patterns[pid]
+                length = len(pattern)
+                if i + length > n:
+                    continue
+                if all((tokens[i + k].startswith(text) if is_prefix else tokens[i + k] == text)
+                       for k, (text, is_prefix) in enumerate(pattern[1:], 1)):
+                    out.setdefault(pid, []).append((i, i + length))
+        return out
 
 
 # ---------------------------------------------------------------------- loading
@@ -421,6 +543,8 @@ class _Builder:
         categories: list[Category] = []
         terms: list[_Term] = []
         conditions: list[_EntityCondition] = []
+        combinations: list[_Combination] = []
+        combo_patterns: dict[tuple, int] = {}
         seen_ids: dict[str, int] = {}
         for position, raw in enumerate(raw_categories):
             where = f"categories[{position}]"
@@ -449,9 +573,12 @@ class _Builder:
             ))
             self.terms(item.get("terms") or [], position, where, terms)
             self.entities(item.get("entities") or [], position, where, conditions)
-            if not any(t.category == position for t in terms) and not any(c.category == position for c in conditions):
-                raise self.fail(where, "has neither terms nor entity conditions, so it could never match")
-        return RuleSet(categories, terms, conditions, settings, source=self.source)
+            self.combinations(item.get("combinations") or [], position, where, combinations, combo_patterns)
+            if (not any(t.category == position for t in terms) and not any(c.category == position for c in conditions)
+                    and not any(c.category == position for c in combinations)):
+                raise self.fail(where, "has neither terms, entity conditions nor combinations, so it could never match")
+        return RuleSet(categories, terms, conditions, settings, source=self.source,
+                       combinations=combinations, combo_patterns=list(combo_patterns))
 
     def settings(self, raw: Any) -> RoutingSettings:
         item = self.check_keys(raw, _SETTING_KEYS, "settings")
@@ -501,6 +628,56 @@ class _Builder:
                     seen[key] = text
                     out.append(_Term(index=len(out), category=category, weight=weight, text=text, pattern=pattern))
 
+    def combinations(self, raw: Any, category: int, where: str, out: list[_Combination],
+                     patterns: dict[tuple, int]) -> None:
+        if not isinstance(raw, list):
+            raise self.fail(f"{where}.combinations", "must be a list of combinations (weight + all_of/any_of/none_of/near)")
+
+        def term_list(value: Any, cwhere: str) -> tuple[int, ...]:
+            if not isinstance(value, list) or not value:
+                raise self.fail(cwhere, "must be a non-empty list of terms")
+            ids = []
+            for t, word in enumerate(value):
+                twhere = f"{cwhere}[{t}]"
+                pattern = self.pattern(self.text(word, twhere), twhere)
+                ids.append(patterns.setdefault(pattern, len(patterns)))
+            return tuple(ids)
+
+        names: set[str] = set()
+        for c, combo in enumerate(raw):
+            cwhere = f"{where}.combinations[{c}]"
+            combo = self.check_keys(combo, _COMBINATION_KEYS, cwhere, required=("weight",))
+            weight = float(self.number(combo["weight"], f"{cwhere}.weight", low=0.0, high=_MAX_WEIGHT, low_open=True))
+            if not any(key in combo for key in ("all_of", "any_of", "near")):
+                raise self.fail(cwhere, "needs at least one of 'all_of', 'any_of' or 'near' "
+                                        "('none_of' alone would fire on almost every article)")
+            name = self.text(combo["name"], f"{cwhere}.name") if "name" in combo else f"combination[{c}]"
+            if name in names:
+                raise self.fail(f"{cwhere}.name", f"duplicate combination name {name!r}")
+            names.add(name)
+            all_of = term_list(combo["all_of"], f"{cwhere}.all_of") if "all_of" in combo else ()
+            any_of = term_list(combo["any_of"], f"{cwhere}.any_of") if "any_of" in combo else ()
+            none_of = term_list(combo["none_of"], f"{cwhere}.none_of") if "none_of" in combo else ()
+            near: list[tuple[int, int, int]] = []
+            if "near" in combo:
+                raw_near = combo["near"]
+                items = raw_near if isinstance(raw_near, list) else [raw_near]
+                if not items:
+                    raise self.fail(f"{cwhere}.near", "must be a condition {terms: [a, b], within: N} or a list of them")
+                for n, cond in enumerate(items):
+                    nwhere = f"{cwhere}.near" + (f"[{n}]" if isinstance(raw_near, list) else "")
+                    cond = self.check_keys(cond, _NEAR_KEYS, nwhere, required=("terms", "within"))
+                    pair = term_list(cond["terms"], f"{nwhere}.terms")
+                    if len(pair) != 2:
+                        raise self.fail(f"{nwhere}.terms", f"must name exactly two terms, got {len(pair)}")
+                    within = int(self.number(cond["within"], f"{nwhere}.within", low=0, high=_MAX_NEAR, integer=True))
+                    near.append((pair[0], pair[1], within))
+            overlap = set(none_of) & (set(all_of) | set(any_of) | {p for a, b, _ in near for p in (a, b)})
+            if overlap:
+                raise self.fail(f"{cwhere}.none_of", "repeats a term the combination requires, so it could never fire")
+            out.append(_Combination(category=category, name=f"combo:{name}", weight=weight, all_of=all_of,
+                                    any_of=any_of, none_of=none_of, near=tuple(near)))
+
     def entities(self, raw: Any, category: int, where: str, out: list[_EntityCondition]) -> None:
         if not isinstance(raw, list):
             raise self.fail(f"{where}.entities", "must be a list of conditions")
@@ -535,6 +712,22 @@ def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
         raise RulesError(f"{source}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RulesError(f"{source}: cannot read: {exc}") from None
+    return rules_from_text(text, source)
+
+
+def rules_from_bytes(data: bytes | None, source: str = "<rules>") -> RuleSet:
+    """Compile a rules document received as bytes (a ``routing.rules`` record)."""
+    if data is None:
+        raise RulesError(f"{source}: no document (an empty record)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RulesError(f"{source}: not UTF-8 text: {exc}") from None
+    return rules_from_text(text, source)
+
+
+def rules_from_text(text: str, source: str = "<rules>") -> RuleSet:
+    """Compile a complete rules document given as YAML text."""
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -552,6 +745,14 @@ class RulesWatcher:
     enough to call per article. A bad edit is logged and the rules in force are
     kept, so routing never stops because of a typo; ``last_error`` says why.
     The first load must succeed (there is nothing to fall back on).
+
+    Rules can also arrive as whole documents (``apply_document``: records of
+    the compacted ``routing.rules`` topic). File and topic are two ways to make
+    a change, and the newest change wins: a file edit is dated by its mtime, a
+    document by its record timestamp. At run time every change is newer than
+    the last, so each one simply replaces the rules in force; after a restart
+    the worker loads the file and then replays the topic, where documents
+    older than the file are skipped and newer ones are applied.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, check_interval: float = 1.0,
@@ -565,6 +766,47 @@ class RulesWatcher:
         self._checked_at = clock()
         self.last_error: RulesError | None = None
         self.reloads = 0
+        # where the rules in force come from ("file" or the record's source)
+        # and the wall-clock time of that change
+        self.origin = "file"
+        self.changed_at = self._file_time()
+
+    def _file_time(self) -> float:
+        return self._signature[0] / 1e9 if self._signature is not None else 0.0
+
+    def apply_document(self, data: bytes | None, *, source: str, timestamp: float | None = None) -> str:
+        """Swap in the rules of a complete YAML document; returns what happened.
+
+        ``None`` (a tombstone) withdraws published rules: the file is in force
+        again. Raises RulesError for a document that cannot be used; the rules
+        in force are then kept.
+        """
+        timestamp = time.time() if timestamp is None or timestamp <= 0 else timestamp
+        with self._lock:
+            if data is None:
+                if self.origin == "file":
+                    return "tombstone ignored: the file's rules are in force"
+                rules = load_rules(self.path)  # RulesError: keep the document's rules
+                self._signature = self._stat()
+                self._install(rules, "file", max(timestamp, self._file_time()))
+                return f"published rules withdrawn, back to {self.path} ({len(rules.categories)} categories)"
+            if self.origin == "file" and timestamp < self.changed_at:
+                return (f"document from {source} skipped: older than the last edit of {self.path} "
+                        f"(the newest change wins)")
+            try:
+                rules = rules_from_bytes(data, source)
+            except RulesError as exc:
+                self.last_error = exc
+                raise
+            self._install(rules, source, timestamp)
+            return f"rules from {source} in force ({len(rules.categories)} categories)"
+
+    def _install(self, rules: RuleSet, origin: str, changed_at: float) -> None:
+        self._rules = rules
+        self.origin = origin
+        self.changed_at = changed_at
+        self.last_error = None
+        self.reloads += 1
 
     def _stat(self) -> tuple[int, int, int] | None:
         try:
@@ -589,8 +831,6 @@ class RulesWatcher:
                 self.last_error = exc
                 log.error("routing rules not reloaded, keeping the previous ones: %s", exc)
                 return self._rules
-            self._rules = rules
-            self.last_error = None
-            self.reloads += 1
+            self._install(rules, "file", max(self._file_time(), self.changed_at))
             log.info("routing rules reloaded from %s (%d categories)", self.path, len(rules.categories))
             return rules
