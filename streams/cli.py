@@ -232,7 +232,8 @@ def cmd_train_ner(args) -> int:
     path = Path(args.train_file)
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
-    scores = train_ner(path, Path(args.output) if args.output else None, seed=args.seed, dev_fraction=args.dev_fraction)
+    scores = train_ner(path, Path(args.output) if args.output else None, seed=args.seed,
+                       dev_fraction=args.dev_fraction, refit=not args.no_refit)
     print(orjson.dumps(scores).decode())
     return 0
 
@@ -458,6 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="model file to write (default: the packaged model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dev-fraction", type=float, default=0.1)
+    p.add_argument("--no-refit", action="store_true",
+                   help="ship the model trained without the development split (default: retrain on all of it)")
     p.set_defaults(func=cmd_train_ner)
 
     p = sub.add_parser("eval-routing", help="precision/recall/F1 of the routing rules on labelled JSONL articles")

@@ -9,7 +9,7 @@ import pytest
 
 from streams.entities.conll import read_conll
 from streams.entities.evaluate import bio_spans, eval_ner, score
-from streams.entities.ner import DEFAULT_MODEL, NerTagger
+from streams.entities.ner import DEFAULT_MODEL, NerTagger, propagate
 from streams.entities.tokens import sentences, tokenize
 from streams.entities.train import train_ner
 
@@ -162,3 +162,35 @@ def test_train_ner_is_deterministic_on_a_slice(tmp_path):
     assert first["dev"] == second["dev"]
     assert (tmp_path / "a.crfsuite").read_bytes() == (tmp_path / "b.crfsuite").read_bytes()
     assert 0 < first["dev"]["micro_f1"] <= 1
+
+
+# ---------------------------------------------------------------- propagation
+def test_propagate_tags_repeats_of_a_name_in_nearby_sentences():
+    folded = [["قال", "المدرب", "جوزيه", "."], ["ورفض", "جوزيه", "ذلك", "."], ["وقال", "للاهلي", "."],
+              ["فاز", "الاهلي", "."], ["الوضع", "المالي", "."], ["زار", "مالي", "."]]
+    tags = [["O", "O", "B-PER", "O"], ["O", "O", "O", "O"], ["O", "O", "O"],
+            ["O", "B-ORG", "O"], ["O", "O", "O"], ["O", "B-LOC", "O"]]
+    out = propagate(folded, tags, window=2)
+    assert out[1] == ["O", "B-PER", "O", "O"]      # the repeat is tagged
+    assert out[2] == ["O", "B-ORG", "O"]           # through the clitic (ل + الاهلي)
+    assert out[4] == ["O", "O", "O"]               # `المالي` is not `مالي`
+    assert out[0] == tags[0] and out[3] == tags[3]  # the tagger's own tags stay
+    assert propagate(folded, tags, window=0)[1] == tags[1]  # too far: 0 sentences around
+
+
+def test_propagate_tags_the_surname_of_a_person_named_in_full():
+    folded = [["وقالت", "فايزه", "ابوالنجا", "."], ["واضافت", "ابوالنجا", "ان", "فايزه", "."]]
+    tags = [["O", "B-PER", "I-PER", "O"], ["O", "O", "O", "O", "O"]]
+    assert propagate(folded, tags)[1] == ["O", "B-PER", "O", "O", "O"]  # the surname, not the first name
+
+
+def test_tag_document_keeps_names_consistent_and_window_zero_is_per_sentence():
+    tagger = NerTagger.load()
+    sents = [[t for t, _s, _e in tokenize(s)] for s in (
+        "وقال الرئيس الروسي فلاديمير بوتين في موسكو إن روسيا مستعدة للحوار .",
+        "ورد بوتين على الصحفيين .",
+    )]
+    alone = tagger.tag_document(sents, window=0)
+    assert alone == [tagger.tag(s) for s in sents]
+    together = tagger.tag_document(sents)
+    assert ("بوتين", "PER") in {(" ".join(sents[1][a:b]), t) for a, b, t in bio_spans(together[1])}

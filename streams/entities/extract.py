@@ -9,9 +9,10 @@ Order of decisions, each one conservative:
 1. KB aliases, longest match, proclitics stripped only onto a known alias. A
    weak alias (a name that is also a word, `مالي`) counts only where the tagger
    also sees a name.
-2. Tagger spans that no KB match touches. Their id is derived from the folded
-   name, so the same unknown name gets the same id in every article and every
-   process. A proclitic is stripped from the first word only when the stripped
+2. Tagger spans that no KB match touches (a name the tagger found once is
+   also tagged where nearby sentences repeat it: ``ner.propagate``). Their id is derived from the
+   name's transliteration skeleton, so the same unknown name, however a desk
+   spells it, gets the same id in every article and every process. A proclitic is stripped from the first word only when the stripped
    word is one the model or the KB knows as (part of) a name, so `وروسيا`
    never becomes an entity of its own.
 3. Short mentions of people named in full elsewhere in the article
@@ -29,7 +30,8 @@ from streams.entities.evaluate import bio_spans
 from streams.entities.features import gazetteer_tags, is_word, sentence_features
 from streams.entities.kb import KnowledgeBase
 from streams.entities.link import KbMatch, find_matches, short_keys, short_match
-from streams.entities.ner import NerTagger
+from streams.entities.ner import NerTagger, propagate
+from streams.entities.skeleton import name_skeleton
 from streams.entities.tokens import fold_token, sentences, tokenize
 from streams.text.normalize import fold_phrase, match_text
 
@@ -37,8 +39,13 @@ _HYPHENS = frozenset("-\u2010\u2011")
 
 
 def unknown_id(etype: str, name: str) -> str:
-    """Stable id of a name the KB does not know: type plus a hash of its folded form."""
-    digest = hashlib.sha1(fold_phrase(name).encode("utf-8")).hexdigest()[:12]
+    """Stable id of a name the KB does not know: type plus a hash of its spelling skeleton.
+
+    The skeleton (``streams.entities.skeleton.name_skeleton``) folds the
+    transliteration variants of one name (`جوجل` / `غوغل`, `عبد الله` /
+    `عبدالله`), so every article and every process gives them one id.
+    """
+    digest = hashlib.sha1(name_skeleton(name).encode("utf-8")).hexdigest()[:12]
     return f"{etype.lower()}:x-{digest}"
 
 
@@ -205,11 +212,14 @@ class EntityExtractor:
     def _tag(self, body, toks, folded, view: _Units, matches: list[KbMatch]) -> list[str]:
         gaz_units = gazetteer_tags(self.kb, matches, view.unit_tokens, len(toks))
         tokens = [t for t, _s, _e in toks]
-        tags: list[str] = []
-        for a, b in sentences(body, toks):
-            xseq = sentence_features(tokens[a:b], folded[a:b], self.kb, gaz_units[a:b])
-            tags.extend(self.tagger.tag_features(xseq))
-        return tags
+        bounds = sentences(body, toks)
+        per_sentence = [
+            self.tagger.tag_features(sentence_features(tokens[a:b], folded[a:b], self.kb, gaz_units[a:b]))
+            for a, b in bounds
+        ]
+        # A name the tagger found once also counts where the article repeats it.
+        per_sentence = propagate([folded[a:b] for a, b in bounds], per_sentence)
+        return [tag for sent in per_sentence for tag in sent]
 
     def _resolve_unknown(self, body, toks, folded, a: int, b: int, etype: str):
         """Span, id, type and name of a tagger span; None if it is only punctuation."""

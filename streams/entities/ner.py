@@ -2,24 +2,34 @@
 
 The model (``model/ner.crfsuite``, trained by ``streams.entities.train`` on
 ANERcorp) reads the features of ``streams.entities.features`` and writes BIO
-tags over PER, ORG, LOC and MISC. Loading is cached per path: a worker loads
-the model once.
+tags over PER, ORG, LOC and MISC. ``propagate`` then tags the untagged
+repeats of names found in nearby sentences (``NerTagger.tag_document``; the
+extractor does the same within an article). Loading is cached per path: a
+worker loads the model once.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import pycrfsuite
 
+from streams.entities.clitics import clitic_of, feature_stem
+from streams.entities.evaluate import bio_spans
 from streams.entities.features import sentence_features
 from streams.entities.kb import KnowledgeBase
 from streams.entities.tokens import fold_token
 
 MODEL_DIR = Path(__file__).with_name("model")
 DEFAULT_MODEL = MODEL_DIR / "ner.crfsuite"
+# Sentences on each side whose names are repeated onto untagged copies (see
+# ``propagate``); chosen on the development split (3 to 20 score alike).
+PROPAGATION_WINDOW = 10
+_MIN_PROPAGATED_CHARS = 3
 
 
 class NerTagger:
@@ -63,6 +73,16 @@ class NerTagger:
         folded = [fold_token(t) for t in tokens]
         return self.tag_features(sentence_features(tokens, folded, self.kb))
 
+    def tag_document(
+        self, sentences: Sequence[Sequence[str]], window: int | None = PROPAGATION_WINDOW
+    ) -> list[list[str]]:
+        """BIO tags for consecutive sentences of one text, names made consistent
+        across them (``propagate``); ``window=0`` tags each sentence alone."""
+        folded = [[fold_token(t) for t in tokens] for tokens in sentences]
+        tags = [self.tag_features(sentence_features(list(tokens), f, self.kb)) if tokens else []
+                for tokens, f in zip(sentences, folded)]
+        return propagate(folded, tags, window) if window != 0 else tags
+
     def tag_features(self, xseq: list[list[str]]) -> list[str]:
         """Tags for precomputed feature lists (the extractor shares the KB pass)."""
         if not xseq:
@@ -79,6 +99,103 @@ class NerTagger:
         only if the stripped form is something the model has seen as a name.
         """
         return self._known
+
+
+def propagate(
+    folded: Sequence[Sequence[str]],
+    tags: Sequence[Sequence[str]],
+    window: int | None = PROPAGATION_WINDOW,
+) -> list[list[str]]:
+    """Tag untagged repeats of names the tagger found in nearby sentences.
+
+    A news story names someone in full once and then repeats the name in
+    contexts the tagger alone misses (`ورفض جوزيه ...`). For each sentence,
+    the names tagged within ``window`` sentences on either side (all of them
+    if ``window`` is None) are looked up, longest first, in its runs of `O`
+    tokens, compared by ``feature_stem`` so that clitics do not hide a repeat
+    (`الاهلي` / `للاهلي`), but with or without the article alike (`مالي`,
+    Mali, does not make `المالي`, "the financial", a name). A repeat takes the
+    type the name was given most often. The last word of a person's name of
+    two words or more counts as a name too (`فايزة أبوالنجا` ...
+    `وقالت أبوالنجا`). Tags the tagger set are never changed. ``folded``
+    holds the folded tokens of each sentence (``fold_token``).
+    """
+    out = [list(t) for t in tags]
+    n = len(out)
+    # Names of each sentence as (key, type); most sentences have none.
+    names: list[list[tuple[tuple[str, ...], str]]] = []
+    for sent, row in zip(folded, tags):
+        found = []
+        if row.count("O") == len(row):
+            names.append(found)
+            continue
+        for a, b, etype in bio_spans(row):
+            key = tuple(_repeat_key(f) for f in sent[a:b])
+            if len("".join(key)) >= _MIN_PROPAGATED_CHARS and any(ch.isalpha() for ch in key[0]):
+                found.append((key, etype))
+            if etype == "PER" and b - a >= 2 and len(key[-1]) >= _MIN_PROPAGATED_CHARS:
+                found.append((key[-1:], etype))  # the surname a story repeats alone
+        names.append(found)
+    if not any(names):
+        return out
+    span = n if window is None else window
+    table: dict[tuple[str, ...], Counter] = {}
+    firsts: dict[str, int] = {}  # first key of a name -> longest name starting with it
+    dirty = [False]
+
+    def count(si: int, step: int) -> None:
+        if names[si]:
+            dirty[0] = True
+        for key, etype in names[si]:
+            counts = table.setdefault(key, Counter())
+            counts[etype] += step
+            if counts[etype] <= 0:
+                del counts[etype]
+                if not counts:
+                    del table[key]
+
+    for sj in range(min(n, span + 1)):  # the window of sentence 0
+        count(sj, 1)
+    for si in range(n):
+        if si > 0:  # slide: one sentence enters on the right, one leaves on the left
+            if si + span < n:
+                count(si + span, 1)
+            if si - span - 1 >= 0:
+                count(si - span - 1, -1)
+        if not table:
+            continue
+        if dirty[0]:
+            firsts.clear()
+            for key in table:
+                firsts[key[0]] = max(firsts.get(key[0], 0), len(key))
+            dirty[0] = False
+        row = out[si]
+        if "O" not in row:
+            continue
+        ks = [_repeat_key(f) for f in folded[si]]
+        i, m_len = 0, len(ks)
+        while i < m_len:
+            hit = 0
+            longest = firsts.get(ks[i], 0) if row[i] == "O" else 0
+            if longest:
+                for length in range(min(longest, m_len - i), 0, -1):
+                    counts = table.get(tuple(ks[i:i + length]))
+                    if counts and all(row[j] == "O" for j in range(i, i + length)):
+                        etype = max(sorted(counts), key=counts.__getitem__)
+                        row[i] = "B-" + etype
+                        for j in range(i + 1, i + length):
+                            row[j] = "I-" + etype
+                        hit = length
+                        break
+            i += hit or 1
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _repeat_key(folded: str) -> str:
+    """What ``propagate`` compares: the stem, marked if the clitics hold the article."""
+    clitic = clitic_of(folded)
+    return feature_stem(folded) + ("\u0000" if "ال" in clitic or clitic.endswith("لل") else "")
 
 
 @lru_cache(maxsize=8)
