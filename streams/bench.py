@@ -24,12 +24,12 @@ from pathlib import Path
 
 import orjson
 import psutil
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from . import topics
 from .broker import EmbeddedBroker, free_port
 from .clock import utc_now_iso
-from .kafka_io import start_producer
+from .kafka_io import assign_whole_topic, start_producer
 
 RUN_TIMEOUT = 600.0
 PARTITIONS = 4
@@ -130,17 +130,7 @@ async def _collect(bootstrap: str, topic: str, *, count, timeout: float, on_mess
     deadline = loop.time() + timeout
     messages: list = []
     try:
-        partitions = None
-        while not partitions:
-            if loop.time() > deadline:
-                raise TimeoutError(f"topic {topic} never appeared")
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                await asyncio.sleep(0.2)
-        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assignment)
-        await consumer.seek_to_beginning(*assignment)
+        await assign_whole_topic(consumer, topic, timeout=timeout)
         while not count(messages):
             if loop.time() > deadline:
                 raise TimeoutError(f"{topic}: {len(messages)} messages after {timeout:.0f}s")
@@ -172,9 +162,7 @@ async def _aiokafka_passthrough(bootstrap: str, n: int) -> float:
     await asyncio.wait_for(consumer.start(), 15)
     await asyncio.wait_for(producer.start(), 15)
     try:
-        parts = [TopicPartition("bench.in", p) for p in sorted(consumer.partitions_for_topic("bench.in") or [])]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
+        await assign_whole_topic(consumer, "bench.in", timeout=60)
         forwarded = 0
         deadline = time.monotonic() + RUN_TIMEOUT
         while forwarded < n and time.monotonic() < deadline:

@@ -31,6 +31,33 @@ async def start_producer(bootstrap: str, **options) -> AIOKafkaProducer:
     return producer
 
 
+async def assign_whole_topic(
+    consumer: AIOKafkaConsumer, topic: str, *, timeout: float | None, from_beginning: bool = True, poll: float = 0.3,
+) -> list[TopicPartition]:
+    """Assign every partition of `topic` to a started consumer, without a group.
+
+    Waits up to `timeout` seconds (None: for ever) for the topic to exist,
+    since it may be created by someone else just now.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            break
+        if deadline is not None and loop.time() >= deadline:
+            raise BrokerUnavailable(f"topic {topic!r} does not exist")
+        await asyncio.sleep(poll)
+    assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(assignment)
+    if from_beginning:
+        await consumer.seek_to_beginning(*assignment)
+    else:
+        await consumer.seek_to_end(*assignment)
+    return assignment
+
+
 async def assigned_consumer(bootstrap: str, topic: str, *, from_beginning: bool, wait_for_topic: float = 10.0) -> AIOKafkaConsumer:
     """A consumer on every partition of `topic`, without joining a group."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15000)
@@ -39,24 +66,11 @@ async def assigned_consumer(bootstrap: str, topic: str, *, from_beginning: bool,
     except (KafkaError, asyncio.TimeoutError, OSError) as exc:
         await consumer.stop()
         raise BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {exc or type(exc).__name__}") from None
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_for_topic
-    partitions = None
-    while True:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions or loop.time() >= deadline:
-            break
-        await consumer._client.force_metadata_update()  # the topic may have just been created
-        await asyncio.sleep(0.2)
-    if not partitions:
+    try:
+        await assign_whole_topic(consumer, topic, timeout=wait_for_topic, from_beginning=from_beginning)
+    except BrokerUnavailable:
         await consumer.stop()
-        raise BrokerUnavailable(f"topic {topic!r} does not exist on {bootstrap}")
-    assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
-    consumer.assign(assignment)
-    if from_beginning:
-        await consumer.seek_to_beginning(*assignment)
-    else:
-        await consumer.seek_to_end(*assignment)
+        raise
     return consumer
 
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.broker import EmbeddedBroker, free_port
+from streams.kafka_io import assign_whole_topic
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((ROOT / "tests" / "fixtures" / "seeds").glob("*.txt"))
@@ -122,16 +123,7 @@ async def consume(bootstrap: str, topic: str, *, until, timeout: float = 60.0) -
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
-        partitions = None
-        while not partitions and loop.time() < deadline:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                await asyncio.sleep(0.3)
-        assert partitions, f"topic {topic} never appeared"
-        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assignment)
-        await consumer.seek_to_beginning(*assignment)
+        await assign_whole_topic(consumer, topic, timeout=timeout)
         while loop.time() < deadline and not until(messages):
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():

@@ -25,9 +25,9 @@ import pytest
 
 from streams import topics
 from streams.entities.kb_updates import kb_record
-from streams.ingest.sources import iter_raw_articles
 
-from .conftest import SEEDS, produce
+from .conftest import produce
+from .test_pipeline_broker import _iso, _seed_payloads
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(90)]
 
@@ -64,20 +64,6 @@ def _browser_or_skip():
             pytest.fail(f"browser test cannot run in CI: {problem}")
         pytest.skip(problem)
     return async_api
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _seed_payloads(published: datetime) -> list[bytes]:
-    payloads = []
-    for path in SEEDS:
-        (item,) = list(iter_raw_articles(str(path)))
-        raw = orjson.loads(item.value)
-        raw["published_at"] = _iso(published)
-        payloads.append(orjson.dumps(raw))
-    return payloads
 
 
 async def _wait_for_kb_update(worker, deadline: float) -> None:

@@ -7,16 +7,16 @@ then keeps up. A record the handler refuses goes to the dead-letter topic.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from .. import metrics
 from ..app import app, deadletter_topic
 from ..deadletter import dead_letter
+from ..kafka_io import assign_whole_topic
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,7 @@ async def follow_whole_topic(
     consumer = AIOKafkaConsumer(bootstrap_servers=_bootstrap(), enable_auto_commit=False, request_timeout_ms=15000)
     await consumer.start()
     try:
-        partitions = None
-        while not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                await asyncio.sleep(1.0)
-        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assignment)
-        await consumer.seek_to_beginning(*assignment)
+        await assign_whole_topic(consumer, topic, timeout=None, poll=1.0)
         while True:
             batch = await consumer.getmany(timeout_ms=1000)
             for records in batch.values():
