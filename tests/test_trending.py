@@ -130,3 +130,12 @@ def test_queries():
         assert "known windows" in str(exc)
     else:
         raise AssertionError("unknown window accepted")
+
+
+def test_hopping_window_baseline_does_not_overlap_the_window():
+    hopping = WindowSpec(3600, 300)
+    store = {}
+    for i in range(10):  # ten mentions in one burst, nothing before
+        count_mention(store, mention("per:new", f"n{i}", 7200 + 60 + i), (hopping,), None)
+    result = top_trending(store, hopping, top=1)
+    assert result["items"][0]["baseline"] == 0 and result["items"][0]["score"] == 10

@@ -39,7 +39,7 @@ def top_trending(
     else:
         start = max((entry["start"] for entry in entries), default=None)
     current = [entry for entry in entries if entry["start"] == start]
-    items = rank_window(current, history, size=spec.size, step=spec.step, entity_type=entity_type, top=top)
+    items = rank_window(current, history, size=spec.size, entity_type=entity_type, top=top)
     return {
         "window": spec.name,
         "start": start,

@@ -23,9 +23,13 @@ def trending_score(count: int, baseline: Iterable[int]) -> float:
     return (count - mu) / math.sqrt(mu + 1.0)
 
 
-def baseline_and_score(count: int, past: Mapping[int, int], start: int, step: int) -> tuple[float, float]:
-    """Baseline mean and score of a window against the windows before it (`past`: start -> count)."""
-    history = [past.get(start - step * i, 0) for i in range(1, BASELINE_WINDOWS + 1)]
+def baseline_and_score(count: int, past: Mapping[int, int], start: int, size: int) -> tuple[float, float]:
+    """Baseline mean and score of a window against the windows before it (`past`: start -> count).
+
+    The baseline windows are the earlier ones that do not overlap this one
+    (one window size apart), so a hopping window is not compared with itself.
+    """
+    history = [past.get(start - size * i, 0) for i in range(1, BASELINE_WINDOWS + 1)]
     return round(sum(history) / len(history), 3), round(trending_score(count, history), 3)
 
 
@@ -34,7 +38,6 @@ def rank_window(
     history: Mapping[str, dict[int, int]],
     *,
     size: int,
-    step: int,
     entity_type: str | None = None,
     top: int = 10,
 ) -> list[dict]:
@@ -46,7 +49,7 @@ def rank_window(
     for entry in entries:
         if entity_type and entry["type"] != entity_type:
             continue
-        baseline, score = baseline_and_score(entry["mentions"], history.get(entry["entity_id"], {}), entry["start"], step)
+        baseline, score = baseline_and_score(entry["mentions"], history.get(entry["entity_id"], {}), entry["start"], size)
         ranked.append({
             "id": entry["entity_id"],
             "name": entry["name"],

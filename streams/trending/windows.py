@@ -16,7 +16,6 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..settings import parse_duration
 from .score import baseline_and_score
 
 TRENDING_SCHEMA = "trending_window/1"
@@ -151,7 +150,7 @@ def close_windows(
             continue
         store[key] = {**entry, "closed": True}
         baseline, score = baseline_and_score(
-            entry["mentions"], history[(entry["window"], entry["entity_id"])], entry["start"], _step_of(entry),
+            entry["mentions"], history[(entry["window"], entry["entity_id"])], entry["start"], entry["size"],
         )
         finals.append({
             "schema": TRENDING_SCHEMA,
@@ -170,13 +169,6 @@ def close_windows(
             "score": score,
         })
     return finals
-
-
-def _step_of(entry: dict) -> int:
-    name = entry["window"]
-    if "/" not in name:
-        return entry["size"]
-    return parse_duration(name.split("/", 1)[1])
 
 
 def _iso(ts: int) -> str:
