@@ -27,7 +27,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer
 
 from . import topics
-from .broker import EmbeddedBroker, free_port
+from .broker import EmbeddedBroker, die_with_parent, free_port
 from .clock import utc_now_iso
 from .kafka_io import assign_whole_topic, start_producer
 
@@ -84,7 +84,7 @@ class RssSampler:
 def _spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, *args], env={**os.environ, **env}, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, start_new_session=True,
+        stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
     )
 
 

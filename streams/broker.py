@@ -55,8 +55,8 @@ def wait_for_port(host: str, port: int, timeout: float) -> bool:
     return False
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Linux: the broker gets SIGTERM if the process that started it dies, even by SIGKILL."""
+def die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: a child process gets SIGTERM if the process that started it dies, even by SIGKILL."""
     try:
         import ctypes
 
@@ -110,7 +110,7 @@ class EmbeddedBroker:
         self._process = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env, start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
         )
         atexit.register(self.stop)
         if not wait_for_port(self.host, self.port, timeout):

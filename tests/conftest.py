@@ -20,7 +20,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import EmbeddedBroker, die_with_parent, free_port
 from streams.kafka_io import assign_whole_topic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +61,7 @@ class WorkerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streams", "worker", "--loglevel", "warn"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=ROOT, start_new_session=True,
+            cwd=ROOT, start_new_session=True, preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + WORKER_START_TIMEOUT
         while time.monotonic() < deadline:
