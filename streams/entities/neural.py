@@ -101,12 +101,21 @@ class NeuralTagger:
         # Both directions run in one loop: weights stacked (2, ...). The sigmoid
         # gates (i, f, o) are pre-scaled by 1/2 so one tanh serves all four gates:
         # sigmoid(z) = (tanh(z / 2) + 1) / 2.
+        self.encoder = meta.get("encoder", "bilstm")
+        self.output = meta.get("output", "crf")
         h_size = self._hidden = int(meta["hidden"])
-        scale = np.ones(4 * h_size, dtype=np.float32)
-        scale[: 3 * h_size] = 0.5
-        self._w_ih = [w[f"{d}_w_ih"].T * scale for d in ("fwd", "bwd")]
-        self._b = [w[f"{d}_b"] * scale for d in ("fwd", "bwd")]
-        self._w_hh = np.stack([w[f"{d}_w_hh"].T * scale for d in ("fwd", "bwd")])
+        if self.encoder == "bilstm":
+            scale = np.ones(4 * h_size, dtype=np.float32)
+            scale[: 3 * h_size] = 0.5
+            self._w_ih = [w[f"{d}_w_ih"].T * scale for d in ("fwd", "bwd")]
+            self._b = [w[f"{d}_b"] * scale for d in ("fwd", "bwd")]
+            self._w_hh = np.stack([w[f"{d}_w_hh"].T * scale for d in ("fwd", "bwd")])
+        # Convolutions as one matrix over the stacked shifted inputs (t - d, t, t + d).
+        self._convs = []
+        for i in range(int(meta.get("cnn_layers", 0)) if self.encoder == "cnn" else 0):
+            cw = w[f"conv{i}_w"]  # (out, in, 3)
+            self._convs.append((2 ** i, cw.transpose(2, 1, 0).reshape(3 * cw.shape[1], cw.shape[0]),
+                                w[f"conv{i}_b"]))
         self._out_w = w["out_w"].T.copy()
         self._out_b = w["out_b"]
         trans = w["transitions"].copy()
@@ -200,7 +209,7 @@ class NeuralTagger:
             h = out[t]
             np.tanh(c, out=h)
             h *= gates[..., 2 * h_size:h3]
-        both = np.empty((bsz, steps, 2 * h_size), dtype=np.float32)
+        both = np.zeros((bsz, steps, 2 * h_size), dtype=np.float32)
         for b, n in enumerate(lengths):
             both[b, :n, :h_size] = out[:n, 0, b]
             both[b, :n, h_size:] = out[:n, 1, b][::-1]
@@ -211,7 +220,22 @@ class NeuralTagger:
         """(B, T, labels) scores before the CRF layer for a batch of non-empty sentences."""
         lengths = np.array([len(t) for t in sentences])
         inputs = [self._inputs(t, f, g) for t, f, g in zip(sentences, folded, gaz)]
-        return self._bilstm(inputs, lengths) @ self._out_w + self._out_b
+        hidden = self._cnn(inputs, lengths) if self.encoder == "cnn" else self._bilstm(inputs, lengths)
+        return hidden @ self._out_w + self._out_b
+
+    def _cnn(self, inputs: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
+        """Dilated convolutions over a zero-padded batch (B, T, D): (B, T, C)."""
+        bsz, steps = len(inputs), int(lengths.max())
+        x = np.zeros((bsz, steps, inputs[0].shape[1]), dtype=np.float32)
+        for b, inp in enumerate(inputs):
+            x[b, : len(inp)] = inp
+        mask = (np.arange(steps)[None, :] < lengths[:, None])[:, :, None]
+        for dil, w, bias in self._convs:
+            pad = np.zeros((bsz, dil, x.shape[2]), dtype=np.float32)
+            padded = np.concatenate([pad, x, pad], axis=1)
+            stacked = np.concatenate([padded[:, :steps], x, padded[:, 2 * dil:]], axis=2)
+            x = np.maximum(stacked @ w + bias, 0.0) * mask
+        return x
 
     def viterbi(self, scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """(B, T) best valid label ids under the CRF layer; positions past an end are junk."""
@@ -233,7 +257,10 @@ class NeuralTagger:
         return path
 
     def marginals(self, scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """(B, T, labels) posterior label probabilities under the CRF layer."""
+        """(B, T, labels) posterior label probabilities (CRF layer, or per token)."""
+        if self.output == "softmax":
+            e = np.exp(scores - scores.max(axis=2, keepdims=True))
+            return e / e.sum(axis=2, keepdims=True)
         bsz, steps, k = scores.shape
         trans = self._trans[None]
         alpha = np.empty_like(scores)
@@ -271,7 +298,10 @@ class NeuralTagger:
         for idx in self.batches(lengths):
             n = np.array([lengths[i] for i in idx])
             scores = self.emissions([sentences[i] for i in idx], [folded[i] for i in idx], [gaz[i] for i in idx])
-            paths = self.viterbi(scores, n)
+            if self.output == "softmax":
+                paths = scores.argmax(axis=2)  # `I-X` after anything but X reads as a new name
+            else:
+                paths = self.viterbi(scores, n)
             for row, i in enumerate(idx):
                 out[i] = [labels[j] for j in paths[row, : lengths[i]]]
         return out

@@ -35,7 +35,7 @@ DEFAULT_NEURAL_MODEL = Path(__file__).with_name("model") / "ner-bilstm.npz"
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 SETTINGS = {
     "min_attribute_count": 2, "bag_dim": 64, "char_dim": 24, "char_filters": 48, "char_conv_width": 3,
-    "hidden": 96, "dropout": 0.5, "attribute_dropout": 0.0, "lr": 2e-3, "batch": 16, "max_epochs": 25, "patience": 4,
+    "encoder": "bilstm", "cnn_layers": 2, "output": "crf", "hidden": 96, "dropout": 0.5, "attribute_dropout": 0.0, "lr": 2e-3, "batch": 16, "max_epochs": 25, "patience": 4,
 }
 
 
@@ -68,14 +68,25 @@ class _Model:
         self.char_emb = nn.Embedding(n_chars, s["char_dim"], padding_idx=0)
         self.char_conv = nn.Conv1d(s["char_dim"], s["char_filters"], s["char_conv_width"],
                                    padding=s["char_conv_width"] // 2)
-        self.lstm = nn.LSTM(s["bag_dim"] + s["char_filters"], s["hidden"], batch_first=True, bidirectional=True)
+        d_in = s["bag_dim"] + s["char_filters"]
+        self.encoder = s["encoder"]
+        self.output = s["output"]
+        if self.encoder == "cnn":  # width-3 convolutions, dilation 1, 2, 4...: no step loop at run time
+            self.convs = nn.ModuleList([
+                nn.Conv1d(d_in if i == 0 else 2 * s["hidden"], 2 * s["hidden"], 3, padding=2 ** i, dilation=2 ** i)
+                for i in range(s["cnn_layers"])
+            ])
+            self.lstm = nn.ModuleList()
+        else:
+            self.convs = nn.ModuleList()
+            self.lstm = nn.LSTM(d_in, s["hidden"], batch_first=True, bidirectional=True)
         self.out = nn.Linear(2 * s["hidden"], len(LABELS))
         self.drop = nn.Dropout(s["dropout"])
         k = len(LABELS)
         self.transitions = nn.Parameter(torch.zeros(k, k))
         self.start = nn.Parameter(torch.zeros(k))
         self.end = nn.Parameter(torch.zeros(k))
-        self.modules = nn.ModuleList([self.bag, self.char_emb, self.char_conv, self.lstm, self.out])
+        self.modules = nn.ModuleList([self.bag, self.char_emb, self.char_conv, self.lstm, self.convs, self.out])
 
     def parameters(self):
         return [*self.modules.parameters(), self.transitions, self.start, self.end]
@@ -93,14 +104,23 @@ class _Model:
         chars = torch.relu(conv.max(dim=2).values)
         x = self.drop(torch.cat([bag, chars], dim=1))
         padded = torch.nn.utils.rnn.pad_sequence(list(torch.split(x, lengths.tolist())), batch_first=True)
+        if self.encoder == "cnn":
+            mask = (torch.arange(padded.shape[1])[None, :] < lengths[:, None]).float()[:, None, :]
+            h = padded.transpose(1, 2)
+            for conv in self.convs:
+                h = torch.relu(conv(h)) * mask  # padding stays zero, as between sentences at run time
+            return self.out(self.drop(h.transpose(1, 2)))
         packed = torch.nn.utils.rnn.pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
         h, _ = self.lstm(packed)
         h, _ = torch.nn.utils.rnn.pad_packed_sequence(h, batch_first=True)
         return self.out(self.drop(h))
 
     def nll(self, em, tags, mask):
-        """Negative log-likelihood of the gold tags under the linear-chain CRF."""
+        """Negative log-likelihood of the gold tags (linear-chain CRF, or per token)."""
         torch = self.torch
+        if self.output == "softmax":
+            logp = torch.log_softmax(em, dim=2).gather(2, tags[:, :, None]).squeeze(2)
+            return -(logp * mask).sum()
         lengths = mask.sum(1).long()
         gold = self.start[tags[:, 0]] + em.gather(2, tags[:, :, None]).squeeze(2).mul(mask).sum(1)
         gold = gold + (self.transitions[tags[:, :-1], tags[:, 1:]] * mask[:, 1:]).sum(1)
@@ -120,20 +140,27 @@ class _Model:
             a = a.detach().numpy()
             return np.concatenate([a[:h], a[h:2 * h], a[3 * h:], a[2 * h:3 * h]])
 
+        arrays = {}
+        for i, conv in enumerate(self.convs):
+            arrays[f"conv{i}_w"] = conv.weight.detach().numpy()
+            arrays[f"conv{i}_b"] = conv.bias.detach().numpy()
         lstm = self.lstm
-        arrays = {
+        if self.encoder == "bilstm":
+            arrays.update({
+                "fwd_w_ih": gates(lstm.weight_ih_l0), "fwd_w_hh": gates(lstm.weight_hh_l0),
+                "fwd_b": gates(lstm.bias_ih_l0 + lstm.bias_hh_l0),
+                "bwd_w_ih": gates(lstm.weight_ih_l0_reverse), "bwd_w_hh": gates(lstm.weight_hh_l0_reverse),
+                "bwd_b": gates(lstm.bias_ih_l0_reverse + lstm.bias_hh_l0_reverse),
+            })
+        arrays.update({
             "bag": self.bag.weight.detach().numpy().astype(np.float16),
             "char_emb": self.char_emb.weight.detach().numpy(),
             "char_conv_w": self.char_conv.weight.detach().numpy(),
             "char_conv_b": self.char_conv.bias.detach().numpy(),
-            "fwd_w_ih": gates(lstm.weight_ih_l0), "fwd_w_hh": gates(lstm.weight_hh_l0),
-            "fwd_b": gates(lstm.bias_ih_l0 + lstm.bias_hh_l0),
-            "bwd_w_ih": gates(lstm.weight_ih_l0_reverse), "bwd_w_hh": gates(lstm.weight_hh_l0_reverse),
-            "bwd_b": gates(lstm.bias_ih_l0_reverse + lstm.bias_hh_l0_reverse),
             "out_w": self.out.weight.detach().numpy(), "out_b": self.out.bias.detach().numpy(),
             "transitions": self.transitions.detach().numpy(), "start": self.start.detach().numpy(),
             "end": self.end.detach().numpy(),
-        }
+        })
         arrays = {k: (v if v.dtype == np.float16 else v.astype(np.float32)) for k, v in arrays.items()}
         meta_bytes = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
         path.parent.mkdir(parents=True, exist_ok=True)
