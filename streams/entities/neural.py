@@ -1,14 +1,18 @@
-"""A BiLSTM-CRF name tagger run in numpy from exported weights.
+"""A neural name tagger (BiLSTM-CRF, or dilated CNN) run in numpy from exported weights.
 
-The CRF of ``ner.py`` sees a fixed window of words; a bidirectional LSTM reads
-the whole sentence, and a character CNN gives unseen names a shape learned
-from their letters. Each token's input is the bag of its word-level CRF
-attributes (word, stem, clitics, affixes, shape, knowledge-base gazetteer;
-the context attributes are left to the LSTM) plus the character CNN. Torch
-trains the model (``streams.entities.train_neural``, the ``train`` extra);
-running it needs only numpy, so workers and CI stay light.
+The CRF of ``ner.py`` sees a fixed window of words; a bidirectional LSTM (or
+stacked dilated convolutions, which run without a step loop) reads the
+sentence, and a character CNN gives unseen names a shape learned from their
+letters. Each token's input is the summed embeddings of its word-level CRF
+attributes (word, stem, clitics, affixes, knowledge-base types) and of its
+shape and gazetteer tags at -1/0/+1, plus the character CNN. Torch trains the
+model (``streams.entities.train_neural``, the ``train`` extra); running it
+needs only numpy, so workers and CI stay light.
 
-The weights file is a ``.npz`` with the vocabularies stored beside the arrays.
+Not the shipped tagger: alone it scores below the CRF on the development
+split, and averaged with the CRF (``streams.entities.combined``) it is too
+slow; see the model card. The weights file is a ``.npz`` with the
+vocabularies stored beside the arrays.
 """
 
 from __future__ import annotations
@@ -98,13 +102,13 @@ class NeuralTagger:
         conv = w["char_conv_w"]
         self._char_conv = conv.transpose(2, 1, 0).reshape(k * conv.shape[1], conv.shape[0])
         self._char_conv_b = w["char_conv_b"]
-        # Both directions run in one loop: weights stacked (2, ...). The sigmoid
-        # gates (i, f, o) are pre-scaled by 1/2 so one tanh serves all four gates:
-        # sigmoid(z) = (tanh(z / 2) + 1) / 2.
         self.encoder = meta.get("encoder", "bilstm")
         self.output = meta.get("output", "crf")
         h_size = self._hidden = int(meta["hidden"])
         if self.encoder == "bilstm":
+            # Both directions run in one loop: weights stacked (2, ...). The sigmoid
+            # gates (i, f, o) are pre-scaled by 1/2 so one tanh serves all four:
+            # sigmoid(z) = (tanh(z / 2) + 1) / 2.
             scale = np.ones(4 * h_size, dtype=np.float32)
             scale[: 3 * h_size] = 0.5
             self._w_ih = [w[f"{d}_w_ih"].T * scale for d in ("fwd", "bwd")]
@@ -224,18 +228,29 @@ class NeuralTagger:
         return hidden @ self._out_w + self._out_b
 
     def _cnn(self, inputs: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
-        """Dilated convolutions over a zero-padded batch (B, T, D): (B, T, C)."""
-        bsz, steps = len(inputs), int(lengths.max())
-        x = np.zeros((bsz, steps, inputs[0].shape[1]), dtype=np.float32)
-        for b, inp in enumerate(inputs):
-            x[b, : len(inp)] = inp
-        mask = (np.arange(steps)[None, :] < lengths[:, None])[:, :, None]
+        """Dilated convolutions over a batch of sentences: (B, T, C), zero past each end.
+
+        The sentences run as one sequence with zero rows between them (as many as
+        the widest dilation), which is what zero padding gives each one alone.
+        """
+        gap = max(d for d, _w, _b in self._convs)
+        dim = inputs[0].shape[1]
+        starts = np.concatenate([[0], np.cumsum(lengths + gap)[:-1]]) + gap
+        total = int(starts[-1] + lengths[-1] + gap)
+        x = np.zeros((total, dim), dtype=np.float32)
+        keep = np.zeros((total, 1), dtype=np.float32)
+        for st, inp in zip(starts, inputs):
+            x[st:st + len(inp)] = inp
+            keep[st:st + len(inp)] = 1.0
         for dil, w, bias in self._convs:
-            pad = np.zeros((bsz, dil, x.shape[2]), dtype=np.float32)
-            padded = np.concatenate([pad, x, pad], axis=1)
-            stacked = np.concatenate([padded[:, :steps], x, padded[:, 2 * dil:]], axis=2)
-            x = np.maximum(stacked @ w + bias, 0.0) * mask
-        return x
+            pad = np.zeros((dil, x.shape[1]), dtype=np.float32)
+            padded = np.concatenate([pad, x, pad])
+            stacked = np.concatenate([padded[:total], x, padded[2 * dil:]], axis=1)
+            x = np.maximum(stacked @ w + bias, 0.0) * keep
+        out = np.zeros((len(inputs), int(lengths.max()), x.shape[1]), dtype=np.float32)
+        for b, (st, n) in enumerate(zip(starts, lengths)):
+            out[b, :n] = x[st:st + n]
+        return out
 
     def viterbi(self, scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """(B, T) best valid label ids under the CRF layer; positions past an end are junk."""
@@ -289,7 +304,7 @@ class NeuralTagger:
                 groups.append([i])
         return groups
 
-    def tag_batch(self, sentences: Sequence[Sequence[str]], folded: Sequence[Sequence[str]],
+    def tag_parsed(self, sentences: Sequence[Sequence[str]], folded: Sequence[Sequence[str]],
                   gaz: Sequence[Sequence[str]]) -> list[list[str]]:
         """BIO tags for sentences given their folded tokens and KB phrase tags (``gazetteer``)."""
         out: list[list[str]] = [[] for _ in sentences]
@@ -310,7 +325,7 @@ class NeuralTagger:
         """BIO tags for each sentence of tokens (no propagation)."""
         folded = [[fold_token(t) for t in s] for s in sentences]
         gaz = [gazetteer(self.kb, f) for f in folded]
-        return self.tag_batch(sentences, folded, gaz)
+        return self.tag_parsed(sentences, folded, gaz)
 
 
 @lru_cache(maxsize=4)

@@ -1,11 +1,13 @@
-"""Train the BiLSTM-CRF tagger of ``streams.entities.neural`` with torch (the ``train`` extra).
+"""Train the neural tagger of ``streams.entities.neural`` with torch (the ``train`` extra).
 
-``python -m streams.entities.train_neural`` trains on the first 90 % of the
-ANERcorp sentences, keeps the epoch with the best development micro F1
-(scored by the numpy tagger that workers run, so the exported weights are what
-is measured), and with ``--refit`` trains again on all sentences for that many
-epochs. One thread and a fixed seed: the same data, settings and seed give
-the same weights.
+``python -m streams.entities.train_neural --model OUT.npz`` trains on the
+first 90 % of the ANERcorp sentences, keeps the epoch with the best
+development micro F1 (with name propagation, scored by the numpy tagger that
+workers would run, so the exported weights are what is measured) and by
+default trains again on all sentences for that many epochs (``--no-refit``
+writes the best 90 % model instead). ``--set encoder=cnn --set output=softmax``
+gives the convolutional variant. One thread and a fixed seed: the same data,
+settings and seed give the same weights.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from streams.entities.neural import NeuralTagger, context_attributes, word_attri
 from streams.entities.tokens import fold_token
 from streams.entities.train import DEFAULT_TRAIN
 
-DEFAULT_NEURAL_MODEL = Path(__file__).with_name("model") / "ner-bilstm.npz"
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 SETTINGS = {
     "min_attribute_count": 2, "bag_dim": 64, "char_dim": 24, "char_filters": 48, "char_conv_width": 3,
@@ -241,8 +242,8 @@ def _fit(torch, encoded, settings, seed, epochs, dev_eval=None, log=None):
 
 
 def train_neural(
-    train_path: str | Path = DEFAULT_TRAIN,
-    model_path: str | Path | None = None,
+    train_path: str | Path,
+    model_path: str | Path,
     *,
     seed: int = 0,
     dev_fraction: float = 0.1,
@@ -258,7 +259,7 @@ def train_neural(
     torch.use_deterministic_algorithms(True)
     s = {**SETTINGS, **(settings or {})}
     kb = kb if kb is not None else KnowledgeBase.packaged()
-    model_path = Path(model_path) if model_path is not None else DEFAULT_NEURAL_MODEL
+    model_path = Path(model_path)
     sentences = read_conll(train_path)
     n_dev = int(round(len(sentences) * dev_fraction))
     n_train = len(sentences) - n_dev
@@ -296,10 +297,11 @@ def train_neural(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", default=str(DEFAULT_TRAIN))
-    parser.add_argument("--model", default=str(DEFAULT_NEURAL_MODEL))
+    parser.add_argument("--model", required=True, help="where to write the .npz weights")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dev-fraction", type=float, default=0.1)
-    parser.add_argument("--no-refit", dest="refit", action="store_false", default=True)
+    parser.add_argument("--no-refit", dest="refit", action="store_false", default=True,
+                        help="write the best epoch of the model trained without the dev sentences")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting, e.g. --set hidden=128")
     args = parser.parse_args(argv)
