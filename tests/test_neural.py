@@ -18,8 +18,13 @@ from streams.entities.ner import NerTagger
 from streams.entities.neural import NeuralTagger, allowed_transitions
 from streams.entities.tokens import fold_token, tokenize
 
-torch = pytest.importorskip("torch")
-train_neural_module = pytest.importorskip("streams.entities.train_neural")
+try:
+    import torch
+
+    from streams.entities import train_neural as train_neural_module
+except ImportError:  # torch comes with the `train` extra only
+    torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed (the train extra)")
 
 REPO = Path(__file__).resolve().parents[1]
 ANERCORP = REPO.parent / "shared" / "data" / "anercorp" / "train.conll"
@@ -54,6 +59,7 @@ def test_bio_transitions_forbid_an_inside_tag_without_its_begin():
     assert not ok[len(labels), labels.index("I-LOC")]  # from the sentence start
 
 
+@needs_torch
 @needs_corpus
 @pytest.mark.parametrize("encoder", ["bilstm", "cnn"])
 def test_numpy_inference_reproduces_the_trained_network(tmp_path, encoder):
@@ -81,6 +87,7 @@ def test_numpy_inference_reproduces_the_trained_network(tmp_path, encoder):
         assert np.allclose(got[row, :n], expected[row, :n], atol=1e-3)
 
 
+@needs_torch
 @needs_corpus
 def test_training_is_deterministic_and_tags_are_valid_bio(tmp_path):
     small = corpus_slice(tmp_path, 120)
@@ -103,6 +110,7 @@ def test_training_is_deterministic_and_tags_are_valid_bio(tmp_path):
                 assert i > 0 and row[i - 1][2:] == tag[2:]
 
 
+@needs_torch
 @needs_corpus
 def test_combined_tagger_with_full_crf_weight_finds_what_the_crf_finds(tmp_path):
     small = corpus_slice(tmp_path, 60)
