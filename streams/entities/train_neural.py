@@ -13,12 +13,14 @@ settings and seed give the same weights.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
 import sys
 import tempfile
 import time
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -164,9 +166,18 @@ class _Model:
         })
         arrays = {k: (v if v.dtype == np.float16 else v.astype(np.float32)) for k, v in arrays.items()}
         meta_bytes = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh:  # np.savez_compressed on a handle: no ".npz" appended
-            np.savez_compressed(fh, meta=meta_bytes, **arrays)
+        _write_npz(path, {"meta": meta_bytes, **arrays})
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """A compressed ``.npz`` with fixed entry dates, so equal weights give equal bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, array in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue(),
+                        compress_type=zipfile.ZIP_DEFLATED)
 
 
 def _batch(torch, items, attr_index, char_index, drop: float = 0.0, rng: random.Random | None = None):
