@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pycrfsuite
 
 from streams.entities.clitics import clitic_of, feature_stem
@@ -91,6 +92,25 @@ class NerTagger:
         xseq = [[a for a in feats if a in attrs] for feats in xseq]
         with self._lock:
             return list(self._tagger.tag(xseq))
+
+    def marginals(self, xseq: list[list[str]], columns: Sequence[tuple[int, str]], width: int) -> np.ndarray:
+        """(n, width) probability of each label at each token; ``columns`` maps labels to columns."""
+        out = np.zeros((len(xseq), width))
+        if not xseq:
+            return out
+        attrs = self._attrs
+        xseq = [[a for a in feats if a in attrs] for feats in xseq]
+        positions = range(len(xseq))
+        with self._lock:
+            self._tagger.set(xseq)
+            for col, label in columns:
+                out[:, col] = [self._tagger.marginal(label, i) for i in positions]
+        return out
+
+    def tag_parsed(self, tokens: Sequence[Sequence[str]], folded: Sequence[Sequence[str]],
+                   gaz: Sequence[Sequence[str]]) -> list[list[str]]:
+        """Tags for sentences given their folded tokens and KB phrase tags (``features.gazetteer``)."""
+        return [self.tag_features(sentence_features(list(t), f, self.kb, g)) for t, f, g in zip(tokens, folded, gaz)]
 
     def known_words(self) -> frozenset[str]:
         """Folded words the model learned to weigh toward a name (non-O `w=`/`s=` weights).
