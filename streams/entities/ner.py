@@ -20,7 +20,7 @@ import pycrfsuite
 
 from streams.entities.clitics import clitic_of, feature_stem
 from streams.entities.evaluate import bio_spans
-from streams.entities.features import sentence_features
+from streams.entities.features import ModelFeatures, sentence_features
 from streams.entities.kb import KnowledgeBase
 from streams.entities.tokens import fold_token
 
@@ -56,6 +56,7 @@ class NerTagger:
                 known.add(attr[2:])
         self._attrs = frozenset(attrs)
         self._known = frozenset(known)
+        self._features = ModelFeatures(self._attrs)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "NerTagger":
@@ -70,8 +71,7 @@ class NerTagger:
         """BIO tags for one sentence of tokens (ANERcorp style: clitics attached)."""
         if not tokens:
             return []
-        folded = [fold_token(t) for t in tokens]
-        return self.tag_features(sentence_features(tokens, folded, self.kb))
+        return self.tag_sentence(tokens, [fold_token(t) for t in tokens], self.kb)
 
     def tag_document(
         self, sentences: Sequence[Sequence[str]], window: int | None = PROPAGATION_WINDOW
@@ -79,7 +79,7 @@ class NerTagger:
         """BIO tags for consecutive sentences of one text, names made consistent
         across them (``propagate``); ``window=0`` tags each sentence alone."""
         folded = [[fold_token(t) for t in tokens] for tokens in sentences]
-        tags = [self.tag_features(sentence_features(list(tokens), f, self.kb)) if tokens else []
+        tags = [self.tag_sentence(list(tokens), f, self.kb) if tokens else []
                 for tokens, f in zip(sentences, folded)]
         return propagate(folded, tags, window) if window != 0 else tags
 
@@ -89,6 +89,16 @@ class NerTagger:
             return []
         attrs = self._attrs
         xseq = [[a for a in feats if a in attrs] for feats in xseq]
+        with self._lock:
+            return list(self._tagger.tag(xseq))
+
+    def tag_sentence(
+        self, tokens: Sequence[str], folded: Sequence[str], kb: KnowledgeBase, gaz: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Tags for one sentence; the same as ``tag_features(sentence_features(...))``, faster."""
+        if not tokens:
+            return []
+        xseq = self._features.sentence(tokens, folded, kb, gaz)
         with self._lock:
             return list(self._tagger.tag(xseq))
 
