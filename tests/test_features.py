@@ -23,8 +23,9 @@ ANERCORP = REPO.parent / "shared" / "data" / "anercorp" / "train.conll"
 SEEDS = REPO.parent / "shared" / "seeds"
 
 
-def filtered(xseq: list[list[str]], attributes: frozenset[str]) -> list[list[str]]:
-    return [[a for a in feats if a in attributes] for feats in xseq]
+def filtered(xseq: list[list[str]], attributes: frozenset[str]) -> list[list[bytes]]:
+    """What ModelFeatures promises: the model's attributes only, in order, as UTF-8."""
+    return [[a.encode() for a in feats if a in attributes] for feats in xseq]
 
 
 def anercorp_sentences(limit: int) -> list[list[str]]:
