@@ -225,22 +225,26 @@ def _fold_chars(text: str) -> str:
 def match_text(display: str) -> MatchText:
     """Fold a display text for matching, remembering where each character came from."""
     size = len(display)
+    irregular = _fold_patterns()[1]
     # When every character folds to exactly one, the offset map is the identity.
-    if not _fold_patterns()[1].search(display):
+    if not irregular.search(display):
         return MatchText(_fold_chars(display), tuple(range(size + 1)), size)
-    chars: list[str] = []
+    # Runs between the characters that vanish or expand map one to one.
+    parts: list[str] = []
     offsets: list[int] = []
-    for index, ch in enumerate(display):
-        folded = _fold_char(ch)
-        if len(folded) == 1:
-            chars.append(folded)
-            offsets.append(index)
-            continue
-        for part in folded:
-            chars.append(part)
-            offsets.append(index)
+    done = 0
+    for hit in irregular.finditer(display):
+        index = hit.start()
+        parts.append(_fold_chars(display[done:index]))
+        offsets.extend(range(done, index))
+        folded = _fold_char(display[index])
+        parts.append(folded)
+        offsets.extend([index] * len(folded))
+        done = index + 1
+    parts.append(_fold_chars(display[done:]))
+    offsets.extend(range(done, size))
     offsets.append(size)
-    return MatchText("".join(chars), tuple(offsets), size)
+    return MatchText("".join(parts), tuple(offsets), size)
 
 
 def _fold_once(text: str) -> str:
