@@ -137,6 +137,11 @@ def sentence_features(
     return out
 
 
+_SHAPE_PREFIXES = ("sh=", "sh-1=", "sh+1=")  # the token's shape, as seen from the right, from the left
+_GAZ_PREFIXES = ("g=", "g-1=", "g+1=")
+_GAZ_PAIR_PREFIX = ("g-1g=",)
+
+
 class ModelFeatures:
     """``sentence_features`` kept to the attributes a model has weights for, built from word caches.
 
@@ -155,18 +160,18 @@ class ModelFeatures:
         self._kb_caches: "weakref.WeakKeyDictionary[KnowledgeBase, tuple[int, dict]]" = weakref.WeakKeyDictionary()
         self._context: dict[str, tuple[bytes | None, ...]] = {}
         self._stem_context: dict[str, tuple[bytes | None, bytes | None]] = {}
-        self._small: dict[str, bytes | None] = {}
+        self._small: dict[tuple[tuple[str, ...], str], tuple[bytes | None, ...]] = {}
 
     def _known(self, attribute: str) -> bytes | None:
         return attribute.encode() if attribute in self.attributes else None
 
-    def _small_known(self, attribute: str) -> bytes | None:
-        """For the few shape and gazetteer strings: cached by value."""
-        try:
-            return self._small[attribute]
-        except KeyError:
-            known = self._small[attribute] = self._known(attribute)
-            return known
+    def _small_ctx(self, prefixes: tuple[str, ...], value: str) -> tuple[bytes | None, ...]:
+        """The few shape and gazetteer values, with each prefix they take: cached by value."""
+        key = (prefixes, value)
+        ctx = self._small.get(key)
+        if ctx is None:
+            ctx = self._small[key] = tuple(self._known(prefix + value) for prefix in prefixes)
+        return ctx
 
     def _words(self, kb: KnowledgeBase) -> dict[str, tuple[bytes, ...]]:
         entry = self._kb_caches.get(kb)
@@ -207,7 +212,6 @@ class ModelFeatures:
             gaz = gazetteer(kb, folded)
         words = self._words(kb)
         attributes = self.attributes
-        small = self._small_known
         local = []
         for f in folded:
             kept = words.get(f)
@@ -218,23 +222,25 @@ class ModelFeatures:
         w_ctx = [bound[0], bound[0], *[self._word_context(f) for f in folded], bound[1], bound[1]]
         s_bound = self._stem_ctx("<s>"), self._stem_ctx("</s>")
         s_ctx = [s_bound[0], *[self._stem_ctx(feature_stem(f)) for f in folded], s_bound[1]]
-        shapes = ["<s>", *[shape(t) for t in tokens], "</s>"]
-        pad_w = ["<s>", "<s>", *folded, "</s>", "</s>"]
+        small = self._small_ctx
+        sh_ctx = [small(_SHAPE_PREFIXES, s) for s in ("<s>", *[shape(t) for t in tokens], "</s>")]
         pad_g = ["<s>", *[g or "O" for g in gaz], "</s>"]
+        g_ctx = [small(_GAZ_PREFIXES, g) for g in pad_g]
+        gg = [small(_GAZ_PAIR_PREFIX, pad_g[j] + "|" + pad_g[j + 1])[0] for j in range(n)]
+        pad_w = ["<s>", "<s>", *folded, "</s>", "</s>"]
         out: list[list[bytes]] = []
         for i in range(n):
             f = folded[i]
-            left, right = pad_w[i + 1], pad_w[i + 3]
-            pair_left = "w-1w=" + left + "|" + f
-            pair_right = "ww+1=" + f + "|" + right
+            pair_left = "w-1w=" + pad_w[i + 1] + "|" + f
+            pair_right = "ww+1=" + f + "|" + pad_w[i + 3]
             out.append([*local[i], *filter(None, (
-                small("sh=" + shapes[i + 1]),
+                sh_ctx[i + 1][0],
                 w_ctx[i][0], w_ctx[i + 1][1], w_ctx[i + 3][2], w_ctx[i + 4][3],
                 s_ctx[i][0], s_ctx[i + 2][1],
                 pair_left.encode() if pair_left in attributes else None,
                 pair_right.encode() if pair_right in attributes else None,
-                small("sh-1=" + shapes[i]), small("sh+1=" + shapes[i + 2]),
-                small("g=" + pad_g[i + 1]), small("g-1=" + pad_g[i]), small("g+1=" + pad_g[i + 2]),
-                small("g-1g=" + pad_g[i] + "|" + pad_g[i + 1]),
+                sh_ctx[i][1], sh_ctx[i + 2][2],
+                g_ctx[i + 1][0], g_ctx[i][1], g_ctx[i + 2][2],
+                gg[i],
             ))])
         return out
