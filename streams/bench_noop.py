@@ -11,7 +11,7 @@ import sys
 
 import faust
 
-from streams.settings import FAUST_BROKER_OPTIONS
+from streams.settings import FAUST_BROKER_OPTIONS, pin_library_log_levels
 
 IN_TOPIC = "bench.in"
 OUT_TOPIC = "bench.out.faust"
@@ -36,5 +36,6 @@ async def forward(stream):
 
 
 if __name__ == "__main__":
+    pin_library_log_levels("warn")
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
     app.main()

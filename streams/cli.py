@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from .settings import parse_duration
+from .settings import parse_duration, pin_library_log_levels
 
 
 class UsageError(Exception):
@@ -89,6 +89,7 @@ def _start_worker(args, *, demo_paths: list[Path] | None = None) -> int:
 
         register_demo(app, demo_paths)
     loglevel = getattr(args, "loglevel", "warn")
+    pin_library_log_levels(loglevel)
     sys.argv = ["newsstreams", "worker", "--loglevel", loglevel]
     app.main()
     return 0

@@ -5,6 +5,7 @@ Every name here is documented in the README and used by docker-compose.yml.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -124,6 +125,24 @@ FAUST_BROKER_OPTIONS = {
     "broker_commit_interval": 1.0,
     "producer_linger": 0.005,
 }
+
+_FAUST_LOG_LEVELS = {"crit": logging.CRITICAL, "error": logging.ERROR, "warn": logging.WARNING,
+                     "info": logging.INFO, "debug": logging.DEBUG}
+LIBRARY_LOGGERS = ("aiokafka", "faust", "mode", "aiohttp")
+
+
+def pin_library_log_levels(loglevel: str) -> None:
+    """Give Kafka and Faust loggers the worker's level themselves.
+
+    Faust's start-up spinner sets the root logger to DEBUG whatever
+    ``--loglevel`` says, so every debug call on the per-message path (one per
+    send in aiokafka) builds a log record that no handler prints: a few per
+    cent of a worker's CPU. Loggers with their own level never ask the root.
+    """
+    level = _FAUST_LOG_LEVELS.get(loglevel, logging.WARNING)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
 
 # Environment variables the app reads; docker-compose.yml must only use these.
 ENVIRONMENT_VARIABLES = (

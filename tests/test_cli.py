@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from streams.broker import free_port
 from streams.cli import main
 from streams.contracts import validation_errors
+from streams.settings import LIBRARY_LOGGERS, pin_library_log_levels
 
 from .conftest import ROOT, SEEDS
 
@@ -83,6 +85,24 @@ def test_bad_arguments_are_rejected_with_usage():
     assert result.returncode == 2 and "not a duration" in result.stderr
     result = cli("consume", "articles.raw", "--limit", "0")
     assert result.returncode == 2 and "must be positive" in result.stderr
+
+
+def test_worker_log_level_holds_for_kafka_and_faust_loggers_under_a_debug_root():
+    """Faust's spinner opens the root logger to DEBUG; per-send debug records must stay unbuilt."""
+    root = logging.getLogger()
+    saved = root.level, {name: logging.getLogger(name).level for name in LIBRARY_LOGGERS}
+    try:
+        pin_library_log_levels("warn")
+        root.setLevel(logging.DEBUG)
+        sender = logging.getLogger("aiokafka.producer.producer")
+        assert not sender.isEnabledFor(logging.DEBUG) and not sender.isEnabledFor(logging.INFO)
+        assert sender.isEnabledFor(logging.WARNING)
+        pin_library_log_levels("debug")
+        assert logging.getLogger("faust.transport").isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(saved[0])
+        for name, level in saved[1].items():
+            logging.getLogger(name).setLevel(level)
 
 
 def test_eval_ner_last_line_is_json(tmp_path):

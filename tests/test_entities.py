@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from streams.entities.clitics import feature_stem, strip_candidates
 from streams.entities.extract import EntityExtractor, unknown_id
+from streams.entities.features import sentence_features
 from streams.entities.kb import KnowledgeBase, alias_key
 from streams.entities.link import find_matches
 from streams.text.normalize import fold, fold_phrase
@@ -61,6 +62,9 @@ class ScriptedTagger:
             tags.append("O" if not etype else ("I-" if etype == previous else "B-") + etype)
             previous = etype
         return tags
+
+    def tag_sentence(self, tokens, folded, kb, gaz=None) -> list[str]:
+        return self.tag_features(sentence_features(tokens, folded, kb, gaz))
 
     def known_words(self) -> frozenset[str]:
         return self.known

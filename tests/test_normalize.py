@@ -115,3 +115,35 @@ def test_every_match_span_maps_to_valid_display_offsets(text, data):
     if end > start:
         # the display slice holds everything the folded span was made from
         assert folded.text[start:end] in match_text(display[a:b]).text
+
+
+_every_plane = st.one_of(
+    _any_text,
+    st.text(st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF), max_size=10),
+    st.text(st.characters(blacklist_categories=()), max_size=60),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_every_plane)
+def test_folding_a_text_is_folding_each_of_its_characters(text):
+    """The regex shortcuts find exactly the characters that folding changes."""
+    from streams.text.normalize import _fold_char
+
+    expected = "".join(_fold_char(ch) for ch in text)
+    folded = match_text(text)
+    assert folded.text == expected
+    assert len(folded.offsets) == len(expected) + 1
+    assert [text[i] for i in folded.offsets[:-1]] == [ch for ch in text for _ in _fold_char(ch)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_every_plane)
+def test_display_cleanup_drops_invisibles_and_plains_spaces_only(text):
+    invisible = set("\u00ad\u061c\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff")
+    odd_spaces = set("\u00a0\u2007\u202f\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2008\u2009\u200a\u3000")
+    cleaned = clean_display(text)
+    assert not (set(cleaned) & (invisible | odd_spaces))
+    kept = "".join(" " if ch in odd_spaces else ch for ch in text if ch not in invisible)
+    assert cleaned == clean_display(kept)

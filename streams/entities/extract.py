@@ -27,7 +27,7 @@ from functools import lru_cache
 
 from streams.entities.clitics import strip_candidates
 from streams.entities.evaluate import bio_spans
-from streams.entities.features import gazetteer_tags, is_word, sentence_features
+from streams.entities.features import gazetteer_tags, is_word
 from streams.entities.kb import KnowledgeBase
 from streams.entities.link import KbMatch, find_matches, short_keys, short_match
 from streams.entities.ner import NerTagger, propagate
@@ -214,7 +214,7 @@ class EntityExtractor:
         tokens = [t for t, _s, _e in toks]
         bounds = sentences(body, toks)
         per_sentence = [
-            self.tagger.tag_features(sentence_features(tokens[a:b], folded[a:b], self.kb, gaz_units[a:b]))
+            self.tagger.tag_sentence(tokens[a:b], folded[a:b], self.kb, gaz_units[a:b])
             for a, b in bounds
         ]
         # A name the tagger found once also counts where the article repeats it.

@@ -21,7 +21,7 @@ import pycrfsuite
 
 from streams.entities.clitics import clitic_of, feature_stem
 from streams.entities.evaluate import bio_spans
-from streams.entities.features import sentence_features
+from streams.entities.features import ModelFeatures
 from streams.entities.kb import KnowledgeBase
 from streams.entities.tokens import fold_token
 
@@ -57,6 +57,7 @@ class NerTagger:
                 known.add(attr[2:])
         self._attrs = frozenset(attrs)
         self._known = frozenset(known)
+        self._features = ModelFeatures(self._attrs)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "NerTagger":
@@ -71,8 +72,7 @@ class NerTagger:
         """BIO tags for one sentence of tokens (ANERcorp style: clitics attached)."""
         if not tokens:
             return []
-        folded = [fold_token(t) for t in tokens]
-        return self.tag_features(sentence_features(tokens, folded, self.kb))
+        return self.tag_sentence(tokens, [fold_token(t) for t in tokens], self.kb)
 
     def tag_document(
         self, sentences: Sequence[Sequence[str]], window: int | None = PROPAGATION_WINDOW
@@ -80,7 +80,7 @@ class NerTagger:
         """BIO tags for consecutive sentences of one text, names made consistent
         across them (``propagate``); ``window=0`` tags each sentence alone."""
         folded = [[fold_token(t) for t in tokens] for tokens in sentences]
-        tags = [self.tag_features(sentence_features(list(tokens), f, self.kb)) if tokens else []
+        tags = [self.tag_sentence(list(tokens), f, self.kb) if tokens else []
                 for tokens, f in zip(sentences, folded)]
         return propagate(folded, tags, window) if window != 0 else tags
 
@@ -110,7 +110,17 @@ class NerTagger:
     def tag_parsed(self, tokens: Sequence[Sequence[str]], folded: Sequence[Sequence[str]],
                    gaz: Sequence[Sequence[str]]) -> list[list[str]]:
         """Tags for sentences given their folded tokens and KB phrase tags (``features.gazetteer``)."""
-        return [self.tag_features(sentence_features(list(t), f, self.kb, g)) for t, f, g in zip(tokens, folded, gaz)]
+        return [self.tag_sentence(list(t), f, self.kb, g) for t, f, g in zip(tokens, folded, gaz)]
+
+    def tag_sentence(
+        self, tokens: Sequence[str], folded: Sequence[str], kb: KnowledgeBase, gaz: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Tags for one sentence; the same as ``tag_features(sentence_features(...))``, faster."""
+        if not tokens:
+            return []
+        xseq = self._features.sentence(tokens, folded, kb, gaz)
+        with self._lock:
+            return list(self._tagger.tag(xseq))
 
     def known_words(self) -> frozenset[str]:
         """Folded words the model learned to weigh toward a name (non-O `w=`/`s=` weights).

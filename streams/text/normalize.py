@@ -71,28 +71,14 @@ _LETTER_FOLD.update({chr(0x0660 + i): str(i) for i in range(10)})
 _LETTER_FOLD.update({chr(0x06F0 + i): str(i) for i in range(10)})
 
 
-class _Table(dict):
-    """A `str.translate` table filled on first sight of each character.
-
-    Folding through `translate` runs in C; the table stops growing past a
-    bound so that a page of every code point cannot exhaust memory.
-    """
-
-    LIMIT = 200_000
-
-    def __init__(self, value):
-        super().__init__()
-        self._value = value
-
-    def __missing__(self, code: int):
-        value = self._value(chr(code))
-        if len(self) < self.LIMIT:
-            self[code] = value
-        return value
+# Display clean-up: invisible characters removed, odd spaces made plain. The
+# characters are known in advance, so a regex finds the few there are (in C)
+# instead of `translate` looking up every character of a page.
+_DISPLAY_RE = re.compile("[" + "".join(re.escape(chr(code)) for code in _DISPLAY_MAP) + "]")
 
 
-# Display clean-up: invisible characters removed, odd spaces made plain.
-_DISPLAY_TABLE = _Table(lambda ch: _DISPLAY_MAP.get(ord(ch), ch))
+def _display_char(match: re.Match) -> str:
+    return _DISPLAY_MAP[ord(match.group())] or ""
 
 
 def _is_mark(ch: str) -> bool:
@@ -103,7 +89,7 @@ def _is_mark(ch: str) -> bool:
 def clean_display(text: str) -> str:
     """Readable text: original letters, no invisible junk, repaired punctuation."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = text.translate(_DISPLAY_TABLE)
+    text = _DISPLAY_RE.sub(_display_char, text)
     text = _CONTROL_RE.sub("", text)
     # Compose after removing invisibles, so a zero-width character between a
     # letter and its vowel sign cannot leave a sequence that composes later.
@@ -192,35 +178,77 @@ class MatchText:
         return self.offsets[start], self.offsets[end - 1] + 1
 
 
-# Each character to its folded form (None: removed).
-_FOLD_TABLE = _Table(lambda ch: _fold_char(ch) or None)
-# Keeps only the characters that do not fold to exactly one character; when
-# none are present the offset map is the identity.
-_IRREGULAR_TABLE = _Table(lambda ch: None if len(_fold_char(ch)) == 1 else ch)
+def _char_class(codes: list[int]) -> str:
+    """A regex character class body for sorted code points, as ranges."""
+    parts, start = [], None
+    for i, code in enumerate(codes):
+        if start is None:
+            start = code
+        if i + 1 == len(codes) or codes[i + 1] != code + 1:
+            parts.append(re.escape(chr(start)) + ("-" + re.escape(chr(code)) if code != start else ""))
+            start = None
+    return "".join(parts)
+
+
+@lru_cache(maxsize=1)
+def _fold_patterns() -> tuple[re.Pattern, re.Pattern]:
+    """Characters that folding changes, and those that do not fold to exactly one character.
+
+    Most characters of a text fold to themselves; finding the others with a
+    regex runs in C at a few nanoseconds a character, where `translate`
+    looks every character up in a Python mapping. Every character of the
+    basic plane is classified once per process (about a third of a second);
+    the rarer planes are always looked at.
+    """
+    changing, irregular = [], []
+    fold_char = _fold_char.__wrapped__
+    for code in range(0x10000):
+        ch = chr(code)
+        folded = fold_char(ch)
+        if folded != ch:
+            changing.append(code)
+        if len(folded) != 1:
+            irregular.append(code)
+    astral = "\U00010000-\U0010ffff"
+    return (re.compile(f"[{_char_class(changing)}{astral}]"), re.compile(f"[{_char_class(irregular)}{astral}]"))
+
+
+def _folded_char(match: re.Match) -> str:
+    return _fold_char(match.group())
+
+
+def _fold_chars(text: str) -> str:
+    """Each character of `text` replaced by its folded form."""
+    return _fold_patterns()[0].sub(_folded_char, text)
 
 
 def match_text(display: str) -> MatchText:
     """Fold a display text for matching, remembering where each character came from."""
     size = len(display)
-    if not display.translate(_IRREGULAR_TABLE):
-        return MatchText(display.translate(_FOLD_TABLE), tuple(range(size + 1)), size)
-    chars: list[str] = []
+    irregular = _fold_patterns()[1]
+    # When every character folds to exactly one, the offset map is the identity.
+    if not irregular.search(display):
+        return MatchText(_fold_chars(display), tuple(range(size + 1)), size)
+    # Runs between the characters that vanish or expand map one to one.
+    parts: list[str] = []
     offsets: list[int] = []
-    for index, ch in enumerate(display):
-        folded = _fold_char(ch)
-        if len(folded) == 1:
-            chars.append(folded)
-            offsets.append(index)
-            continue
-        for part in folded:
-            chars.append(part)
-            offsets.append(index)
+    done = 0
+    for hit in irregular.finditer(display):
+        index = hit.start()
+        parts.append(_fold_chars(display[done:index]))
+        offsets.extend(range(done, index))
+        folded = _fold_char(display[index])
+        parts.append(folded)
+        offsets.extend([index] * len(folded))
+        done = index + 1
+    parts.append(_fold_chars(display[done:]))
+    offsets.extend(range(done, size))
     offsets.append(size)
-    return MatchText("".join(chars), tuple(offsets), size)
+    return MatchText("".join(parts), tuple(offsets), size)
 
 
 def _fold_once(text: str) -> str:
-    return clean_display(text).translate(_FOLD_TABLE)
+    return _fold_chars(clean_display(text))
 
 
 def _settled(folded: str) -> bool:
