@@ -18,6 +18,7 @@ import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -162,6 +163,29 @@ async def test_dashboard_shows_trending_entities_in_both_languages_and_escapes_n
             await expect(html).to_have_attribute("dir", "ltr", timeout=UI_TIMEOUT_MS)
             await expect(page.locator('section[data-type="PER"] h2')).to_have_text(ENGLISH["PER"], timeout=UI_TIMEOUT_MS)
             await expect(row("MISC", XSS_ID)).to_have_text(XSS_NAME, timeout=UI_TIMEOUT_MS)
+
+            # A slow answer must not overwrite a newer one: the answer for one
+            # window is held back while the user switches to another; when it
+            # finally arrives it must not replace what the newer choice shows.
+            slow, fast = windows[1], windows[0]
+            stale = orjson.dumps({"window": slow, "windows": windows, "items": [
+                {"id": "per:stale-answer", "name": "Stale answer", "type": "PER",
+                 "mentions": 1, "articles": 1, "sources": 1, "score": 0.0}]}).decode()
+
+            async def _late_answer(route):
+                await asyncio.sleep(2.5)
+                await route.fulfill(status=200, content_type="application/json", body=stale)
+
+            slow_url = re.compile(r"/trending\?window=" + re.escape(quote(slow, safe="")) + "&")
+            await page.route(slow_url, _late_answer)
+            await page.locator("#window").select_option(slow)
+            await page.locator("#window").select_option(fast)
+            await expect(row("PER", "per:vladimir-putin")).to_have_text("Vladimir Putin", timeout=UI_TIMEOUT_MS)
+            stale_row = page.locator('tr[data-entity="per:stale-answer"]')
+            with pytest.raises(api.TimeoutError):
+                await stale_row.first.wait_for(state="attached", timeout=4000)
+                raise AssertionError("an older, slower answer replaced the newer one")
+            await page.unroute(slow_url)
 
             # Give a refresh cycle the chance to run anything it wrongly injected.
             await page.wait_for_timeout(3500)
