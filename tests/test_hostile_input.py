@@ -327,3 +327,24 @@ def test_a_date_far_in_the_future_does_not_move_stream_time():
     assert future["published_at"] == "9999-12-31T00:00:00Z"  # kept for readers, not used as event time
     assert {m["event_time"] for m in mentions_of(future)} == {ingested}
     assert {m["event_time"] for m in mentions_of(tomorrow)} == {"2026-11-21T07:00:00Z"}
+
+
+@pytest.mark.broker
+@pytest.mark.timeout(180)
+async def test_output_too_large_for_a_message_is_dead_lettered_and_the_stream_goes_on(broker, start_worker, figures):
+    """A 350 KB article naming one country 50,000 times enriches to over 1 MB (a span per mention),
+    and unknown fields are carried along: neither may stop the agent that cannot send its output."""
+    worker = start_worker()
+    body = ("مصر " * 50_000)[:199_000]
+    names_egypt_everywhere = article(body)
+    carries_a_large_field = article("قال بوتين إن موسكو مستعدة للمحادثات.", blob="x" * 1_015_000)
+    small = article("قال وزير الخارجية الروسي سيرجي لافروف إن موسكو مستعدة لمحادثات جديدة مع أوكرانيا.")
+    await produce(broker, topics.RAW, [names_egypt_everywhere, carries_a_large_field, small])
+    enriched = values(await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 1, timeout=90))
+    dead = values(await consume(broker, topics.DEADLETTER, until=lambda m: len(m) >= 2, timeout=60))
+    assert [a["body"] for a in enriched] == [orjson.loads(small)["body"]], worker.log()
+    assert sorted(record["stage"] for record in dead) == ["enrich", "parse"], worker.log()
+    assert all("could not be sent" in record["reason"] for record in dead)
+    assert worker.process.poll() is None, "the worker died"
+    figures(f"outputs over the message limit: {len(dead)} dead letters "
+            f"({', '.join(str(r['original_size']) + ' B at ' + r['stage'] for r in dead)}), next article enriched")
