@@ -26,6 +26,7 @@ app = faust.App(
     topic_replication_factor=1,
     topic_allow_declare=True,
     **FAUST_BROKER_OPTIONS,
+    processing_guarantee=settings.processing_guarantee,
     stream_wait_empty=False,
     web_enabled=True,
     web_bind=settings.web_host,

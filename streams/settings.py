@@ -77,6 +77,16 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
+PROCESSING_GUARANTEES = ("at_least_once", "exactly_once")
+
+
+def _guarantee_env(name: str) -> str:
+    value = (os.environ.get(name) or PROCESSING_GUARANTEES[0]).strip().lower()
+    if value not in PROCESSING_GUARANTEES:
+        raise ValueError(f"{name} must be one of {', '.join(PROCESSING_GUARANTEES)}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     broker: str | None = None
@@ -92,6 +102,9 @@ class Settings:
     """The URL other workers reach this one at (defaults to http://web_host:web_port)."""
     grace: int = 600
     routing_rules: str | None = None
+    processing_guarantee: str = PROCESSING_GUARANTEES[0]
+    """`exactly_once` needs broker transactions (Kafka has them, Tansu does not). Counts are
+    effectively once either way: counting is idempotent per article and window."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -110,6 +123,7 @@ class Settings:
             web_url=os.environ.get("NEWSSTREAMS_WEB_URL") or None,
             grace=parse_duration(os.environ.get("NEWSSTREAMS_GRACE", "10m")),
             routing_rules=os.environ.get("NEWSSTREAMS_ROUTING_RULES") or None,
+            processing_guarantee=_guarantee_env("NEWSSTREAMS_PROCESSING_GUARANTEE"),
         )
 
 
@@ -157,4 +171,5 @@ ENVIRONMENT_VARIABLES = (
     "NEWSSTREAMS_WINDOWS",
     "NEWSSTREAMS_GRACE",
     "NEWSSTREAMS_ROUTING_RULES",
+    "NEWSSTREAMS_PROCESSING_GUARANTEE",
 )

@@ -135,3 +135,75 @@ async def consume(bootstrap: str, topic: str, *, until, timeout: float = 60.0) -
 
 def values(messages) -> list[dict]:
     return [orjson.loads(m.value) for m in messages]
+
+
+# --- Durable broker: Tansu on S3 storage served by a local S3 server ---------
+
+S3_START_TIMEOUT = 30.0
+
+
+@pytest.fixture
+def s3_store(tmp_path):
+    """A local S3-compatible server (moto) with a `tansu` bucket: the environment Tansu needs."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = open(tmp_path / "s3.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True, preexec_fn=die_with_parent,
+    )
+    try:
+        deadline = time.monotonic() + S3_START_TIMEOUT
+        while True:
+            try:
+                httpx.put(f"{endpoint}/tansu", timeout=2.0).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError(f"S3 server did not start: {(tmp_path / 's3.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield {
+            "AWS_ENDPOINT": endpoint, "AWS_ALLOW_HTTP": "true", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+        }
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def durable_broker(s3_store, tmp_path):
+    """An embedded broker whose topics and committed offsets survive a restart on the same port."""
+    if os.environ.get("KAFKA_BROKER"):
+        pytest.skip("restarts the embedded broker; KAFKA_BROKER points elsewhere")
+    embedded = EmbeddedBroker(storage="s3://tansu/", env=s3_store, log_path=tmp_path / "broker.log")
+    with embedded:
+        yield embedded
+
+
+# --- Figures: fault tests record what they measured; the summary prints them --
+
+_FIGURES: list[tuple[str, str]] = []
+
+
+@pytest.fixture
+def figures(request):
+    """`figures("2,500 articles, 0 lost")` keeps a line for the 'reliability figures' summary."""
+    def record(line: str) -> None:
+        _FIGURES.append((request.node.name, line))
+        print(line)
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FIGURES:
+        return
+    terminalreporter.section("reliability figures")
+    for test, line in _FIGURES:
+        terminalreporter.write_line(f"{test}: {line}")

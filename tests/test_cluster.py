@@ -69,7 +69,7 @@ async def test_two_workers_give_the_same_answer(broker, start_worker):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-async def test_restarted_worker_closes_the_same_windows(broker, start_worker, sig):
+async def test_restarted_worker_closes_the_same_windows(broker, start_worker, sig, figures):
     env = {"NEWSSTREAMS_PARTITIONS": 1, "NEWSSTREAMS_GRACE": "1m"}
     base = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
     payloads = articles(60, f"restart{sig}", base, timedelta(seconds=97))
@@ -99,7 +99,8 @@ async def test_restarted_worker_closes_the_same_windows(broker, start_worker, si
     for key, final in finals.items():
         assert final["mentions"] == recount[key]["mentions"], key
         assert final["articles"] == recount[key]["articles"], key
-    print(f"restart after {sig!r}: {len(finals)} windows closed, {len(closed) - len(finals)} published twice")
+    figures(f"restart after {sig.name}: {len(finals)} windows closed equal to the recount, "
+            f"{len(closed) - len(finals)} published twice")
 
 
 async def test_article_later_than_grace_is_dead_lettered_and_counted_as_late(broker, start_worker):

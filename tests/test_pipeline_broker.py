@@ -171,6 +171,22 @@ async def test_dashboard_and_api_errors(broker, start_worker):
     assert bad.status_code == 400
     missing = httpx.get(f"{worker.url}/entities/per:nobody", timeout=10)
     assert missing.status_code == 404
+    hostile = "<img src=x onerror=alert(1)>"
+    echoed = httpx.get(f"{worker.url}/entities/{hostile}", timeout=10)
+    assert echoed.status_code == 404  # echoed only inside JSON, never as a page
+    assert echoed.headers["content-type"].startswith("application/json"), echoed.headers["content-type"]
+    assert echoed.json()["error"] == f"no counts for entity {hostile!r}"
+
+
+async def test_http_api_is_read_only(broker, start_worker):
+    worker = start_worker()
+    paths = ["/", "/trending", "/entities/loc:ru", "/metrics"]
+    before = httpx.get(f"{worker.url}/trending", params={"window": "1d"}, timeout=10).json()
+    for path in paths:
+        for method in ("POST", "PUT", "PATCH", "DELETE"):
+            response = httpx.request(method, f"{worker.url}{path}", content=b'{"items": []}', timeout=10)
+            assert response.status_code in (404, 405), (method, path, response.status_code)
+    assert httpx.get(f"{worker.url}/trending", params={"window": "1d"}, timeout=10).json() == before
 
 
 async def test_syndicated_copy_is_marked_and_not_counted_twice(broker, start_worker):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 import orjson
+from faust.exceptions import ProducerSendError
 
 from .. import metrics
-from ..app import deadletter_topic, settings
+from ..app import app, deadletter_topic, settings
 from ..deadletter import dead_letter
 from ..pipeline import Pipeline
 
@@ -19,17 +20,20 @@ PIPELINE = Pipeline(rules_path=settings.routing_rules)
 async def send_dead_letter(event, stage: str, reason: str, error: BaseException | None = None) -> None:
     """Keep the original bytes and the reason; the worker goes on with the next event."""
     message = event.message
-    record = dead_letter(
-        stage=stage,
-        reason=reason,
-        error=error,
-        original=event.value if isinstance(event.value, bytes) else bytes(str(event.value), "utf-8"),
-        key=event.key if isinstance(event.key, bytes) else None,
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-    )
-    await deadletter_topic.send(key=event.key, value=orjson.dumps(record))
+    original = event.value if isinstance(event.value, bytes) else bytes(str(event.value), "utf-8")
+    where = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+    key = event.key if isinstance(event.key, bytes) else None
+    record = dead_letter(stage=stage, reason=reason, error=error, original=original, key=key, **where)
+    value = orjson.dumps(record)
+    if len(value) > app.conf.producer_max_request_size:
+        # Base64 makes a large original too big for one message; it stays at its offset.
+        record = dead_letter(
+            stage=stage, error=error, original=None, key=key, **where,
+            reason=f"{reason} (original of {len(original):,} bytes not copied: too large for one message)",
+        )
+        record["original_size"] = len(original)
+        value = orjson.dumps(record)
+    await deadletter_topic.send(key=key, value=value)
     metrics.DEADLETTERS.labels(stage).inc()
     log.warning("dead-lettered %s:%s@%s at %s: %s", message.topic, message.partition, message.offset, stage, reason)
 
@@ -39,3 +43,13 @@ def decode_json(payload: bytes) -> dict:
     if not isinstance(value, dict):
         raise ValueError(f"expected a JSON object, got {type(value).__name__}")
     return value
+
+
+async def send_or_dead_letter(topic, *, key: bytes, value: bytes, event, stage: str) -> bool:
+    """Send a stage's output; what the producer refuses (too large) is dead-lettered, not a crash."""
+    try:
+        await topic.send(key=key, value=value)
+    except ProducerSendError as exc:
+        await send_dead_letter(event, stage, f"output of {len(value):,} bytes could not be sent: {exc}", exc)
+        return False
+    return True

@@ -9,7 +9,7 @@ import orjson
 from .. import metrics
 from ..app import app, enriched_topic, parsed_topic
 from ..clock import iso_to_epoch
-from .common import PIPELINE, decode_json, log, send_dead_letter
+from .common import PIPELINE, decode_json, log, send_dead_letter, send_or_dead_letter
 
 
 @app.agent(parsed_topic, name="enrich")
@@ -21,7 +21,10 @@ async def enrich_agent(stream):
             log.exception("enrich failed")
             await send_dead_letter(event, "enrich", f"{type(exc).__name__}: {exc}", exc)
             continue
-        await enriched_topic.send(key=enriched["id"].encode(), value=orjson.dumps(enriched))
+        value = orjson.dumps(enriched)
+        if not await send_or_dead_letter(enriched_topic, key=enriched["id"].encode(), value=value,
+                                         event=event, stage="enrich"):
+            continue
         metrics.ARTICLES.labels("enrich").inc()
         try:
             metrics.LATENCY.observe(max(0.0, time.time() - iso_to_epoch(enriched["ingested_at"])))

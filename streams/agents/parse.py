@@ -11,7 +11,7 @@ from .. import metrics
 from ..app import app, near_duplicates, parsed_topic, raw_topic
 from ..text.dedupe import forget_before
 from ..pipeline import RejectedArticle
-from .common import PIPELINE, log, send_dead_letter
+from .common import PIPELINE, log, send_dead_letter, send_or_dead_letter
 
 
 def _arrival_time(event) -> str:
@@ -43,5 +43,6 @@ async def parse_agent(stream):
             await send_dead_letter(event, "parse", f"unexpected error: {exc}", exc)
             continue
         for article in articles:
-            await parsed_topic.send(key=article["id"].encode(), value=orjson.dumps(article))
-            metrics.ARTICLES.labels("parse").inc()
+            if await send_or_dead_letter(parsed_topic, key=article["id"].encode(), value=orjson.dumps(article),
+                                         event=event, stage="parse"):
+                metrics.ARTICLES.labels("parse").inc()
