@@ -84,16 +84,34 @@ class Pipeline:
         return [self.enrich(parsed) for parsed in self.parse(payload, ingested_at)]
 
 
-def event_time(article: dict) -> float:
-    """Publication time, falling back to ingestion time."""
-    for field in ("published_at", "ingested_at"):
-        value = article.get(field)
-        if value:
-            try:
-                return iso_to_epoch(value)
-            except ValueError:
-                continue
+MAX_FUTURE_SECONDS = 86400
+"""A publication time further ahead of ingestion than this is a wrong clock upstream. Taken
+as it is, it would move stream time ahead and make every later article late; ingestion time
+is used instead."""
+
+
+def _event(article: dict) -> tuple[float, str]:
+    ingested = _epoch_or_none(article.get("ingested_at"))
+    published = _epoch_or_none(article.get("published_at"))
+    if published is not None and (ingested is None or published - ingested <= MAX_FUTURE_SECONDS):
+        return published, article["published_at"]
+    if ingested is not None:
+        return ingested, article["ingested_at"]
     raise RejectedArticle("article has neither a valid published_at nor ingested_at")
+
+
+def _epoch_or_none(value) -> float | None:
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return iso_to_epoch(value)
+    except (ValueError, OverflowError):
+        return None
+
+
+def event_time(article: dict) -> float:
+    """Publication time, falling back to ingestion time (also for a date far in the future)."""
+    return _event(article)[0]
 
 
 def mentions_of(enriched: dict) -> list[dict]:
@@ -103,7 +121,7 @@ def mentions_of(enriched: dict) -> list[dict]:
     """
     if enriched.get("duplicate_of"):
         return []
-    ts = event_time(enriched)
+    ts, when = _event(enriched)
     source = (enriched.get("source") or {}).get("name") or ""
     return [
         {
@@ -114,7 +132,7 @@ def mentions_of(enriched: dict) -> list[dict]:
             "article_id": enriched["id"],
             "source": source,
             "mentions": entity["mentions"],
-            "event_time": enriched.get("published_at") or enriched.get("ingested_at"),
+            "event_time": when,
             "event_ts": ts,
         }
         for entity in enriched.get("entities", ())

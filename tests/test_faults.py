@@ -79,7 +79,7 @@ def flush_article(prefix: str) -> bytes:
     """Far later than the rest and naming every entity: stream time passes every window on every partition."""
     return orjson.dumps({
         "id": f"{prefix}-flush", "url": f"https://example.org/{prefix}/flush", "source": SOURCES[0],
-        "title": "", "body": " ".join(SENTENCES), "published_at": (BASE + timedelta(days=30)).isoformat(),
+        "title": "", "body": " ".join(SENTENCES), "published_at": (BASE + timedelta(days=3)).isoformat(),
     })
 
 

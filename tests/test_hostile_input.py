@@ -315,6 +315,20 @@ def test_fuzzed_mention_records_count_whole_or_change_nothing(record):
         assert len(store) == sum(len(spec.starts(float(record["event_ts"]))) for spec in WINDOWS_FOR_FUZZING)
 
 
+def test_a_date_far_in_the_future_does_not_move_stream_time():
+    """One article dated 9999 would otherwise close every window and make all later articles late."""
+    from streams.pipeline import mentions_of
+
+    sentence = "قال وزير الخارجية الروسي سيرجي لافروف إن موسكو مستعدة لمحادثات جديدة مع أوكرانيا."
+    ingested = "2026-11-20T08:00:00Z"
+    (future,) = Pipeline().process(article(sentence, published_at="9999-12-31T00:00:00Z"), ingested_at=ingested)
+    (tomorrow,) = Pipeline().process(article(sentence + " غدا", published_at="2026-11-21T07:00:00Z"),
+                                     ingested_at=ingested)
+    assert future["published_at"] == "9999-12-31T00:00:00Z"  # kept for readers, not used as event time
+    assert {m["event_time"] for m in mentions_of(future)} == {ingested}
+    assert {m["event_time"] for m in mentions_of(tomorrow)} == {"2026-11-21T07:00:00Z"}
+
+
 @pytest.mark.broker
 @pytest.mark.timeout(180)
 async def test_output_too_large_for_a_message_is_dead_lettered_and_the_stream_goes_on(broker, start_worker, figures):

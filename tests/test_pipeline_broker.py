@@ -40,7 +40,7 @@ def _seed_payloads(published: datetime) -> list[bytes]:
 
 async def test_seeds_flow_through_every_topic(broker, start_worker):
     worker = start_worker(NEWSSTREAMS_PARTITIONS=1, NEWSSTREAMS_GRACE="1m")
-    published = datetime(2026, 11, 23, 9, 1, 30, tzinfo=timezone.utc)
+    published = datetime(2026, 11, 20, 9, 1, 30, tzinfo=timezone.utc)
     seed_a, seed_b = _seed_payloads(published)
     # A malformed message between two good ones: it must be dead-lettered and
     # the page after it still processed.
