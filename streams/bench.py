@@ -27,7 +27,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer
 
 from . import topics
-from .broker import EmbeddedBroker, die_with_parent, free_port
+from .broker import EmbeddedBroker, die_with_parent, free_port, stop_process
 from .clock import utc_now_iso
 from .kafka_io import assign_whole_topic, start_producer
 
@@ -86,16 +86,6 @@ def _spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
         [sys.executable, *args], env={**os.environ, **env}, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
     )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 async def _produce_all(bootstrap: str, topic: str, payloads: list[bytes], keys: list[bytes] | None = None) -> float:
@@ -188,7 +178,7 @@ async def _faust_noop(bootstrap: str, n: int, workdir: Path, sampler: RssSampler
     try:
         messages = await _collect(bootstrap, "bench.out.faust", count=lambda m: len(m) >= n, timeout=RUN_TIMEOUT)
     finally:
-        _stop(process)
+        stop_process(process, 20)
     return _rate(messages)
 
 
@@ -227,7 +217,7 @@ async def _pipeline(bootstrap: str, n: int, rate: int, seconds: int, workers: in
         latency = await _latency(bootstrap, rate, seconds)
     finally:
         for process in processes:
-            _stop(process)
+            stop_process(process, 20)
     return {"pipeline_articles_per_s": throughput, **latency}
 
 

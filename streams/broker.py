@@ -59,6 +59,20 @@ def wait_for_port(host: str, port: int, timeout: float) -> bool:
     return False
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`: a child never outlives its stop."""
+    if process.poll() is not None:
+        return
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+    except ProcessLookupError:
+        pass
+
+
 def die_with_parent() -> None:  # pragma: no cover - runs in the child
     """Linux: a child process gets SIGTERM if the process that started it dies, even by SIGKILL."""
     try:
@@ -136,15 +150,8 @@ class EmbeddedBroker:
 
     def stop(self, timeout: float = 5.0) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            try:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=timeout)
-            except ProcessLookupError:
-                pass
+        if process is not None:
+            stop_process(process, timeout)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

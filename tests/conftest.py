@@ -20,7 +20,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.broker import EmbeddedBroker, die_with_parent, free_port
+from streams.broker import EmbeddedBroker, die_with_parent, free_port, stop_process
 from streams.kafka_io import assign_whole_topic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,12 +168,7 @@ def s3_store(tmp_path):
             "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
         }
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
         log.close()
 
 
