@@ -10,10 +10,12 @@ from __future__ import annotations
 import faust
 
 from . import topics
+from .commit_safety import drain_buffer_before_commit
 from .settings import FAUST_BROKER_OPTIONS, Settings
 from .trending.windows import WindowSpec
 
 settings = Settings.from_env()
+drain_buffer_before_commit()
 
 app = faust.App(
     settings.app_id,

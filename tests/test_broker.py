@@ -59,7 +59,7 @@ def test_no_orphan_when_owner_dies(sig):
         pid = int(owner.stdout.readline())
         assert psutil.pid_exists(pid)
         os.kill(owner.pid, sig)
-        owner.wait(timeout=15)
+        owner.wait(timeout=30)
         assert _gone(pid), f"broker {pid} outlived its owner after {sig!r}"
     finally:
         if owner.poll() is None:
