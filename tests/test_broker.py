@@ -48,7 +48,10 @@ def test_stopped_on_exception():
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_no_orphan_when_owner_dies(sig):
     script = (
-        "import sys, time\n"
+        "import signal, sys, time\n"
+        # Ctrl-C as in a terminal, whatever the test runner's own process ignores or blocks.
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from streams.broker import EmbeddedBroker\n"
         "with EmbeddedBroker() as b:\n"
         "    print(b._process.pid, flush=True)\n"
