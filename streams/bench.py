@@ -13,6 +13,7 @@ import asyncio
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
@@ -28,32 +30,40 @@ from aiokafka import AIOKafkaConsumer
 
 from . import topics
 from .broker import EmbeddedBroker, die_with_parent, free_port, stop_process
-from .clock import utc_now_iso
 from .kafka_io import assign_whole_topic, start_producer
 
 RUN_TIMEOUT = 600.0
 PARTITIONS = 4
+SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+|\n+")
 
 
-def seed_like_articles(count: int, *, prefix: str, seed: int = 1) -> list[bytes]:
-    """N distinct articles shaped like the sample pages: paragraphs shuffled, a unique line added."""
+def seed_like_articles(count: int, *, prefix: str, seed: int = 1, spacing: float = 2.0) -> list[bytes]:
+    """N distinct articles made of the sample pages' sentences, `spacing` seconds apart in event time.
+
+    Each article draws its own handful of sentences, so near-duplicate detection
+    lets them through and their mentions reach the window tables as distinct news
+    would; the event times span enough stream time for windows to close.
+    """
     from .cli import sample_pages
     from .ingest.sources import iter_raw_articles
 
     templates = [orjson.loads(item.value) for page in sample_pages() for item in iter_raw_articles(str(page))]
+    sentences = sorted({
+        sentence.strip()
+        for template in templates
+        for sentence in SENTENCE_END.split(template["body"])
+        if len(sentence.split()) >= 5
+    })
     rng = random.Random(seed)
+    first = datetime.now(timezone.utc) - timedelta(seconds=count * spacing)
     out = []
-    now = utc_now_iso()
     for i in range(count):
         raw = dict(templates[i % len(templates)])
-        lead, _, rest = raw["body"].partition("\n\n")
-        paragraphs = [p for p in rest.split("\n\n")]
-        head = paragraphs[: max(1, len(paragraphs) // 2)]
-        rng.shuffle(head)
-        raw["body"] = "\n\n".join([lead, *head, *paragraphs[len(head):], f"رقم المتابعة {i} من {prefix}."])
+        chosen = rng.sample(sentences, min(len(sentences), rng.randint(12, 20)))
+        raw["body"] = "\n\n".join([*chosen, f"رقم المتابعة {i} من {prefix}."])
         raw["id"] = f"{prefix}-{i}"
         raw["url"] = f"https://bench.example/{prefix}/{i}"
-        raw["published_at"] = now
+        raw["published_at"] = (first + timedelta(seconds=i * spacing)).isoformat()
         out.append(orjson.dumps(raw))
     return out
 

@@ -279,7 +279,8 @@ async def test_second_worker_joining_mid_stream_changes_no_count(broker, tmp_pat
         finals, repeats = await wait_for_windows(broker, expected, timeout=240)
         elapsed = time.monotonic() - started
         cpu = cpu_seconds(first) + cpu_seconds(second)
-        assert first.process.poll() is None and second.process.poll() is None
+        assert first.process.poll() is None and second.process.poll() is None, (
+            f"a worker died\n{first.log()}\n{second.log()}")
         assert differences(finals, expected) == [], f"{len(finals)} of {len(expected)}\n{first.log()}\n{second.log()}"
         figures(
             f"{REBALANCE_ARTICLES:,} articles on 4 partitions, second worker joined after {target:,} enriched: "

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from streams.contracts import validation_errors
 from streams.trending.query import find_spec, timeline, top_trending
 from streams.trending.score import trending_score
-from streams.trending.windows import WindowSpec, brute_force_counts, close_windows, count_mention
+from streams.trending.windows import WindowSpec, brute_force_counts, close_windows, count_mention, window_entries, window_may_end
 
 SPECS = (WindowSpec(300), WindowSpec(3600), WindowSpec(3600, 300))
 GRACE = 600
@@ -30,8 +30,10 @@ def run_stream(mentions, specs=SPECS, grace=GRACE):
         result = count_mention(store, m, specs, watermark)
         late.extend(result.late)
         if stream_time is None or m["event_ts"] > stream_time:
+            previous = watermark
             stream_time = m["event_ts"]
-            finals += close_windows(store, partition=0, watermark=stream_time - grace, retention=10**9)
+            if window_may_end(previous, stream_time - grace, specs):
+                finals += close_windows(store, specs, partition=0, watermark=stream_time - grace, retention=10**9)
     return store, finals, late
 
 
@@ -47,7 +49,7 @@ def test_same_article_twice_counts_once():
     first = count_mention(store, mention("per:a", "a1", 100, 3), SPECS, None)
     again = count_mention(store, mention("per:a", "a1", 100, 3), SPECS, None)
     assert first.counted and not again.counted and again.repeated
-    assert store["5m|0|per:a"]["mentions"] == 3
+    assert {e["window"]: e["mentions"] for e in window_entries(store, SPECS[0])} == {"5m": 3}
 
 
 @settings(max_examples=60, deadline=None)
@@ -81,6 +83,58 @@ def test_late_mention_is_reported_not_counted():
     assert any(key.startswith("5m|900|") for key in late)
     assert store["5m|900|per:a"]["mentions"] == 1
     assert any(f["window"] == "5m" and f["start_ts"] == 900 for f in finals)
+
+
+def test_mention_late_for_a_short_window_still_counts_in_the_longer_open_one():
+    """The 5-minute window has closed and published; the hour is still open and takes it."""
+    store, finals, late = run_stream([
+        mention("per:a", "a1", 1000), mention("per:a", "a2", 2000), mention("per:a", "late", 1100),
+    ])
+    assert "5m|900|per:a" in late and "1h|0|per:a" not in late
+    closed_5m = [f for f in finals if f["window"] == "5m" and f["start_ts"] == 900]
+    assert [f["mentions"] for f in closed_5m] == [1]
+    by_window = {e["window"]: e for spec in SPECS for e in window_entries(store, spec) if e["start"] in (0, 900)}
+    assert by_window["5m"]["mentions"] == 1, "a closed window's published count changed"
+    assert by_window["1h"]["mentions"] == 3 and by_window["1h"]["articles"] == 3
+    _, more, _ = run_stream([
+        mention("per:a", "a1", 1000), mention("per:a", "a2", 2000), mention("per:a", "late", 1100),
+        mention("per:z", "flush", 10**6),
+    ])
+    assert [f["mentions"] for f in more if f["window"] == "1h" and f["entity_id"] == "per:a"] == [3]
+
+
+def test_one_table_write_per_mention_whatever_the_windows():
+    """Hopping windows share panes: 5m, 1h, 1d and 1h/5m cost one write, not fifteen."""
+
+    class CountingStore(dict):
+        writes = 0
+
+        def __setitem__(self, key, value):
+            CountingStore.writes += 1
+            super().__setitem__(key, value)
+
+    specs = (WindowSpec(300), WindowSpec(3600), WindowSpec(86400), WindowSpec(3600, 300))
+    store = CountingStore()
+    for i in range(50):
+        result = count_mention(store, mention("per:a", f"a{i}", 1000 + i), specs, None)
+        assert len(result.counted) == 15
+    assert CountingStore.writes == 50
+
+
+def test_memory_is_bounded_by_the_open_windows():
+    """After two simulated days, panes exist only under open windows and closed ones keep no ids."""
+    specs = (WindowSpec(300), WindowSpec(3600), WindowSpec(86400), WindowSpec(3600, 300))
+    day = 86400
+    stream = [mention(f"per:{i % 7}", f"a{i}", i * 60) for i in range(2 * day // 60)]
+    store, finals, _ = run_stream(stream, specs, grace=GRACE)
+    watermark = stream[-1]["event_ts"] - GRACE
+    panes = [e for e in store.values() if e["window"] == "pane"]
+    assert panes and all(e["start"] + day > watermark for e in panes)
+    assert len(panes) <= 7 * (day // 300 + GRACE // 300 + 1)
+    assert all(isinstance(e["articles"], int) for e in store.values() if e["window"] != "pane")
+    assert all(len(e["articles"]) <= 5 for e in panes)
+    one_day = [f for f in finals if f["window"] == "1d"]
+    assert sum(f["articles"] for f in one_day) == day // 60
 
 
 def test_each_window_closes_once():
@@ -120,9 +174,9 @@ def test_queries():
     count_mention(store, mention("loc:b", "a1", 100, kind="LOC"), SPECS, None)
     assert [i["id"] for i in top_trending(store, SPECS[0], entity_type="LOC")["items"]] == ["loc:b"]
     assert top_trending(store, SPECS[0], at=10**6)["items"] == []
-    line = timeline(store, "per:a")
+    line = timeline(store, "per:a", SPECS)
     assert set(line["windows"]) == {"5m", "1h", "1h/5m"}
-    assert timeline(store, "per:nobody") is None
+    assert timeline(store, "per:nobody", SPECS) is None
     assert find_spec(SPECS, "1h").size == 3600
     try:
         find_spec(SPECS, "2h")

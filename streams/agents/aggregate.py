@@ -11,12 +11,11 @@ import orjson
 
 from .. import metrics
 from ..app import WINDOW_SPECS, app, mentions_topic, settings, stream_time, trending_topic, window_counts
-from ..trending.windows import close_windows, count_mention
+from ..trending.windows import close_windows, count_mention, window_may_end
 from .common import decode_json, log, send_dead_letter
 
 # Closed windows stay queryable (and serve as baseline) this long in stream time.
 RETENTION_WINDOWS = 8
-CLOSE_CHECK_STEP = min(spec.step for spec in WINDOW_SPECS)
 
 
 def _retention() -> float:
@@ -62,9 +61,9 @@ async def _count(event, mention: dict, ts: float, partition: int) -> None:
         new_watermark = ts - settings.grace
         metrics.WATERMARK.labels(part_key).set(new_watermark)
         old_watermark = None if previous is None else previous - settings.grace
-        if old_watermark is None or new_watermark // CLOSE_CHECK_STEP > old_watermark // CLOSE_CHECK_STEP:
+        if window_may_end(old_watermark, new_watermark, WINDOW_SPECS):
             finals = close_windows(
-                window_counts, partition=partition, watermark=new_watermark, retention=_retention(),
+                window_counts, WINDOW_SPECS, partition=partition, watermark=new_watermark, retention=_retention(),
             )
             for final in finals:
                 await trending_topic.send(key=final["entity_id"].encode(), value=orjson.dumps(final))

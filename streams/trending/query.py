@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from .score import rank_window
-from .windows import WindowSpec
+from .windows import WindowSpec, window_entries
 
 
 def find_spec(specs: Iterable[WindowSpec], name: str | None) -> WindowSpec:
@@ -29,7 +29,7 @@ def top_trending(
     at: float | None = None,
 ) -> dict:
     """Top entities of the window containing `at`, or of the latest window seen."""
-    entries = [entry for entry in store.values() if entry["window"] == spec.name]
+    entries = window_entries(store, spec)
     history: dict[str, dict[int, int]] = defaultdict(dict)
     for entry in entries:
         history[entry["entity_id"]][entry["start"]] = entry["mentions"]
@@ -49,29 +49,27 @@ def top_trending(
     }
 
 
-def timeline(store: Mapping[str, dict], entity_id: str) -> dict | None:
+def timeline(store: Mapping[str, dict], entity_id: str, specs: Iterable[WindowSpec]) -> dict | None:
     """Every window's counts for one entity, oldest first, grouped by window spec."""
-    windows: dict[str, list[dict]] = defaultdict(list)
-    name = kind = None
-    for entry in store.values():
-        if entry["entity_id"] != entity_id:
-            continue
-        name, kind = entry["name"], entry["type"]
-        windows[entry["window"]].append({
-            "start": entry["start"],
-            "end": entry["start"] + entry["size"],
-            "mentions": entry["mentions"],
-            "articles": len(entry["articles"]),
-            "sources": len(entry["sources"]),
-        })
-    if name is None:
+    mine = {key: entry for key, entry in store.items() if entry["entity_id"] == entity_id}
+    if not mine:
         return None
-    return {
-        "id": entity_id,
-        "name": name,
-        "type": kind,
-        "windows": {key: sorted(points, key=lambda p: p["start"]) for key, points in windows.items()},
-    }
+    first = next(iter(mine.values()))
+    windows: dict[str, list[dict]] = {}
+    for spec in specs:
+        points = [
+            {
+                "start": entry["start"],
+                "end": entry["start"] + entry["size"],
+                "mentions": entry["mentions"],
+                "articles": entry["articles"],
+                "sources": entry["sources"],
+            }
+            for entry in window_entries(mine, spec)
+        ]
+        if points:
+            windows[spec.name] = sorted(points, key=lambda p: p["start"])
+    return {"id": entity_id, "name": first["name"], "type": first["type"], "windows": windows}
 
 
 def merge_trending(parts: list[dict], top: int) -> dict:

@@ -55,8 +55,8 @@ def rank_window(
             "name": entry["name"],
             "type": entry["type"],
             "mentions": entry["mentions"],
-            "articles": len(entry["articles"]),
-            "sources": len(entry["sources"]),
+            "articles": entry["articles"],
+            "sources": entry["sources"],
             "baseline": baseline,
             "score": score,
         })

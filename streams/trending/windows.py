@@ -3,22 +3,29 @@
 The worker hands a Faust table in as the mapping; tests hand a dict. Keeping the
 arithmetic here, free of Kafka, is what lets a brute-force recount check it.
 
-State layout: one entry per (window size, window start, entity id) holding the
-mention count and the sets of article ids and sources seen. Counting is
-idempotent per article: the same article id adds nothing the second time, so a
-redelivered message cannot count twice.
+State layout: mentions are counted once, into a pane (the largest slice of time
+that every window is made of, 5 minutes with the default windows), keyed by
+pane start and entity. An open window is the sum of its panes, so a mention
+costs one table write however many windows contain it, and no entry holds more
+article ids than one entity gets in one pane. When a window closes, its counts
+are kept as a small closed entry (no article ids) that later queries, late
+mentions and baselines read; panes are dropped once every window over them has
+closed. Counting is idempotent per article: an article id already in the pane
+adds nothing, so a redelivered message cannot count twice.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Iterable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .score import baseline_and_score
 
 TRENDING_SCHEMA = "trending_window/1"
+PANE = "pane"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +34,7 @@ class WindowSpec:
 
     size: int
     step: int = 0
+    name: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.size <= 0:
@@ -35,15 +43,16 @@ class WindowSpec:
             object.__setattr__(self, "step", self.size)
         if not 0 < self.step <= self.size:
             raise ValueError("window step must be in (0, size]")
-
-    @property
-    def name(self) -> str:
         base = format_duration(self.size)
-        return base if self.step == self.size else f"{base}/{format_duration(self.step)}"
+        object.__setattr__(self, "name", base if self.step == self.size else f"{base}/{format_duration(self.step)}")
+
+    def last_start(self, ts: float) -> int:
+        """Start of the latest window of this spec that contains `ts`."""
+        return int(ts // self.step) * self.step
 
     def starts(self, ts: float) -> list[int]:
         """Start times of every window of this spec that contains `ts`."""
-        last = int(ts // self.step) * self.step
+        last = self.last_start(ts)
         first = last - self.size + self.step
         return [start for start in range(first, last + 1, self.step) if start <= ts < start + self.size]
 
@@ -55,13 +64,17 @@ def format_duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def pane_size(specs: Iterable[WindowSpec]) -> int:
+    """The longest time slice that tiles every window and every step exactly."""
+    return math.gcd(*(length for spec in specs for length in (spec.size, spec.step)))
+
+
 def window_key(spec: WindowSpec, start: int, entity_id: str) -> str:
     return f"{spec.name}|{start}|{entity_id}"
 
 
-def parse_window_key(key: str) -> tuple[str, int, str]:
-    name, start, entity_id = key.split("|", 2)
-    return name, int(start), entity_id
+def pane_key(start: int, entity_id: str) -> str:
+    return f"{PANE}|{start}|{entity_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,52 +91,101 @@ def count_mention(
     watermark: float | None,
     partition: int = 0,
 ) -> CountResult:
-    """Add one mention record to every window it falls in.
+    """Add one mention record to every window it falls in (through its pane).
 
     A window whose end is at or before the watermark is closed: a mention for it
-    is late and is reported, not counted.
+    is late and is reported, not counted. The keys returned name windows.
     """
-    counted, late, repeated = [], [], []
+    specs = tuple(specs)
     ts = float(mention["event_ts"])
-    article = mention["article_id"]
+    entity_id = mention["entity_id"]
+    open_windows, late = [], []
     for spec in specs:
         for start in spec.starts(ts):
-            key = window_key(spec, start, mention["entity_id"])
-            entry = store.get(key)
-            if (watermark is not None and start + spec.size <= watermark) or (entry and entry["closed"]):
-                late.append(key)
-                continue
-            if entry is None:
-                entry = {
-                    "entity_id": mention["entity_id"],
-                    "name": mention.get("name", mention["entity_id"]),
-                    "type": mention.get("type", "MISC"),
-                    "window": spec.name,
-                    "size": spec.size,
-                    "start": start,
-                    "mentions": 0,
-                    "articles": [],
-                    "sources": [],
-                    "partition": partition,
-                    "closed": False,
+            key = window_key(spec, start, entity_id)
+            closed = (watermark is not None and start + spec.size <= watermark) or key in store
+            (late if closed else open_windows).append(key)
+    if not open_windows:
+        return CountResult([], late, [])
+    size = pane_size(specs)
+    start = int(ts // size) * size
+    key = pane_key(start, entity_id)
+    pane = store.get(key)
+    article = mention["article_id"]
+    if pane is None:
+        pane = {
+            "entity_id": entity_id,
+            "name": mention.get("name", entity_id),
+            "type": mention.get("type", "MISC"),
+            "window": PANE,
+            "size": size,
+            "start": start,
+            "mentions": 0,
+            "articles": [],
+            "sources": [],
+            "partition": partition,
+        }
+    elif article in pane["articles"]:
+        return CountResult([], late, open_windows)
+    else:
+        pane = dict(pane)
+    pane["mentions"] = pane["mentions"] + int(mention["mentions"])
+    pane["articles"] = [*pane["articles"], article]
+    source = mention.get("source") or ""
+    if source and source not in pane["sources"]:
+        pane["sources"] = [*pane["sources"], source]
+    store[key] = pane
+    return CountResult(open_windows, late, [])
+
+
+def open_windows(panes: Iterable[dict], spec: WindowSpec) -> dict[tuple[int, str], dict]:
+    """Every window of `spec` over these panes, summed: (start, entity id) -> counts.
+
+    Articles are disjoint across panes (an article has one event time), so their
+    counts add; sources are merged as sets.
+    """
+    sums: dict[tuple[int, str], dict] = {}
+    sources: dict[tuple[int, str], set] = defaultdict(set)
+    for pane in panes:
+        for start in spec.starts(pane["start"]):
+            slot = (start, pane["entity_id"])
+            total = sums.get(slot)
+            if total is None:
+                total = sums[slot] = {
+                    "entity_id": pane["entity_id"], "name": pane["name"], "type": pane["type"],
+                    "window": spec.name, "size": spec.size, "start": start,
+                    "mentions": 0, "articles": 0, "sources": 0, "partition": pane["partition"],
                 }
-            elif article in entry["articles"]:
-                repeated.append(key)
-                continue
-            else:
-                entry = dict(entry)
-            entry["mentions"] = entry["mentions"] + int(mention["mentions"])
-            entry["articles"] = [*entry["articles"], article]
-            source = mention.get("source") or ""
-            if source and source not in entry["sources"]:
-                entry["sources"] = [*entry["sources"], source]
-            store[key] = entry
-            counted.append(key)
-    return CountResult(counted, late, repeated)
+            total["mentions"] += pane["mentions"]
+            total["articles"] += len(pane["articles"])
+            sources[slot].update(pane["sources"])
+    for slot, total in sums.items():
+        total["sources"] = len(sources[slot])
+    return sums
+
+
+def window_entries(store: Mapping[str, dict], spec: WindowSpec) -> list[dict]:
+    """Counts of every window of `spec` in the store, closed and open alike."""
+    closed = {}
+    panes = []
+    for entry in store.values():
+        if entry["window"] == spec.name:
+            closed[(entry["start"], entry["entity_id"])] = entry
+        elif entry["window"] == PANE:
+            panes.append(entry)
+    still_open = [entry for slot, entry in open_windows(panes, spec).items() if slot not in closed]
+    return [*closed.values(), *still_open]
+
+
+def window_may_end(previous: float | None, watermark: float, specs: Iterable[WindowSpec]) -> bool:
+    """Whether the watermark crossed a step boundary since `previous`: only then can a window end."""
+    step = min(spec.step for spec in specs)
+    return previous is None or watermark // step > previous // step
 
 
 def close_windows(
     store: MutableMapping[str, dict],
+    specs: Iterable[WindowSpec],
     *,
     partition: int,
     watermark: float,
@@ -135,23 +197,47 @@ def close_windows(
     entity's earlier windows. Closed windows stay queryable for `retention`
     seconds of stream time, then are dropped.
     """
-    mine = [(key, entry) for key, entry in list(store.items()) if entry.get("partition") == partition]
+    specs = tuple(specs)
+    panes: dict[str, list[dict]] = defaultdict(list)
+    closed = {}
+    for key, entry in list(store.items()):
+        if entry.get("partition") != partition:
+            continue
+        if entry["window"] == PANE:
+            panes[entry["entity_id"]].append(entry)
+        else:
+            closed[key] = entry
+    closing = []
+    for spec in specs:
+        due: set[tuple[int, str]] = set()
+        for entity_id, own in panes.items():
+            for pane in own:
+                last = spec.last_start(pane["start"])
+                if last + spec.step > watermark:
+                    continue  # not even the earliest window over this pane has ended
+                if window_key(spec, last, entity_id) in closed:
+                    continue  # windows close in order of their end: the last one closed, so did the rest
+                starts = spec.starts(pane["start"])
+                due.update((start, entity_id) for start in starts if start + spec.size <= watermark)
+        for start, entity_id in due:
+            key = window_key(spec, start, entity_id)
+            if key not in closed:
+                inside = [p for p in panes[entity_id] if start <= p["start"] < start + spec.size]
+                closing.append((key, open_windows(inside, spec)[(start, entity_id)]))
     history: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-    for _, entry in mine:
+    wanted = {(entry["window"], entry["entity_id"]) for _, entry in closing}
+    for entry in closed.values():
+        if (entry["window"], entry["entity_id"]) in wanted:
+            history[(entry["window"], entry["entity_id"])][entry["start"]] = entry["mentions"]
+    for _, entry in closing:
         history[(entry["window"], entry["entity_id"])][entry["start"]] = entry["mentions"]
     finals = []
-    for key, entry in sorted(mine, key=lambda item: (item[1]["start"], item[0])):
-        end = entry["start"] + entry["size"]
-        if entry["closed"]:
-            if end + retention <= watermark:
-                del store[key]
-            continue
-        if end > watermark:
-            continue
+    for key, entry in sorted(closing, key=lambda item: (item[1]["start"], item[0])):
         store[key] = {**entry, "closed": True}
         baseline, score = baseline_and_score(
             entry["mentions"], history[(entry["window"], entry["entity_id"])], entry["start"], entry["size"],
         )
+        end = entry["start"] + entry["size"]
         finals.append({
             "schema": TRENDING_SCHEMA,
             "window": entry["window"],
@@ -163,12 +249,23 @@ def close_windows(
             "name": entry["name"],
             "type": entry["type"],
             "mentions": entry["mentions"],
-            "articles": len(entry["articles"]),
-            "sources": len(entry["sources"]),
+            "articles": entry["articles"],
+            "sources": entry["sources"],
             "baseline": baseline,
             "score": score,
         })
+    for pane in (pane for own in panes.values() for pane in own):
+        if _last_end(pane["start"], specs) <= watermark:
+            del store[pane_key(pane["start"], pane["entity_id"])]
+    for key, entry in closed.items():
+        if entry["start"] + entry["size"] + retention <= watermark:
+            del store[key]
     return finals
+
+
+def _last_end(pane_start: int, specs: tuple[WindowSpec, ...]) -> int:
+    """When the last window over a pane ends: after that nothing reads the pane."""
+    return max(spec.last_start(pane_start) + spec.size for spec in specs)
 
 
 def _iso(ts: int) -> str:

@@ -69,7 +69,7 @@ class Trending(View):
 @app.page("/entities/{entity_id}")
 class Entity(View):
     async def get(self, request: Request, entity_id: str) -> Response:
-        found = timeline(local_counts(), entity_id)
+        found = timeline(local_counts(), entity_id, WINDOW_SPECS)
         if not request.query.get("local"):
             answers, _ = await ask_peers(f"/entities/{entity_id}", {})
             found = merge_timelines([found, *answers])
