@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -15,17 +16,29 @@ SCHEMA_FILES = {
     "parsed_article/1": "parsed_article.schema.json",
     "enriched_article/1": "enriched_article.schema.json",
     "mention/1": "mention.schema.json",
+    "mention_batch/1": "mention_batch.schema.json",
     "trending_window/1": "trending_window.schema.json",
     "dead_letter/1": "dead_letter.schema.json",
     "kb_entity/1": "kb_entity.schema.json",
 }
 
 
+def _load(file_name: str) -> dict:
+    return json.loads((SCHEMA_DIR / file_name).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _registry() -> Registry:
+    """Every schema under its `$id`, so one schema can `$ref` another by file name."""
+    schemas = [_load(name) for name in SCHEMA_FILES.values()]
+    return Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in schemas)
+
+
 @lru_cache(maxsize=None)
 def validator(schema_name: str) -> Draft202012Validator:
-    schema = json.loads((SCHEMA_DIR / SCHEMA_FILES[schema_name]).read_text(encoding="utf-8"))
+    schema = _load(SCHEMA_FILES[schema_name])
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=FormatChecker())
+    return Draft202012Validator(schema, format_checker=FormatChecker(), registry=_registry())
 
 
 def validation_errors(message: dict, schema_name: str | None = None) -> list[str]:

@@ -9,6 +9,10 @@ REGISTRY = CollectorRegistry()
 ARTICLES = Counter("newsstreams_articles_total", "Articles that left a stage", ["stage"], registry=REGISTRY)
 DEADLETTERS = Counter("newsstreams_deadletters_total", "Records sent to the dead-letter topic", ["stage"], registry=REGISTRY)
 ROUTED = Counter("newsstreams_routed_total", "Articles sent to a category topic", ["category"], registry=REGISTRY)
+MENTION_RECORDS = Counter(
+    "newsstreams_mention_records_total", "Mention records the aggregate stage has taken (counted, repeated or late)",
+    registry=REGISTRY,
+)
 MENTIONS = Counter("newsstreams_mentions_counted_total", "Entity mentions counted into windows", registry=REGISTRY)
 LATE = Counter("newsstreams_mentions_late_total", "Mentions that arrived after their window closed", registry=REGISTRY)
 REPEATED = Counter("newsstreams_mentions_repeated_total", "Mentions ignored because the article was already counted", registry=REGISTRY)

@@ -122,11 +122,14 @@ async def test_article_later_than_grace_is_dead_lettered_and_counted_as_late(bro
         await asyncio.sleep(1.0)  # keep the arrival order
     first = values(await consume(broker, topics.DEADLETTER, until=lambda m: len(m) >= 1, timeout=90))
     assert first and first[0]["stage"] == "aggregate", worker.log()
-    assert "late: windows 5m|" in first[0]["reason"] and "counted in 1d|" in first[0]["reason"]
-    # One dead letter per late mention record, and the late metric counts the same ones.
-    await asyncio.sleep(3)  # the late article's other mention records
+    reason = first[0]["reason"]
+    assert reason.startswith("late: ") and "5m|" in reason and "(counted in 1d|" in reason
+    # One partition: the late article's mentions came as one batch, so one dead letter
+    # names every late mention, and the late metric counts the same ones.
+    await asyncio.sleep(3)
     metrics = httpx.get(f"{worker.url}/metrics", timeout=10).text
     late_count = next(line for line in metrics.splitlines() if line.startswith("newsstreams_mentions_late_total "))
     late = int(float(late_count.split()[1]))
-    dead = values(await consume(broker, topics.DEADLETTER, until=lambda m: len(m) >= late, timeout=30))
-    assert len(dead) == late and all(record["stage"] == "aggregate" for record in dead), worker.log()
+    dead = values(await consume(broker, topics.DEADLETTER, until=lambda m: False, timeout=5))
+    assert len(dead) == 1 and dead[0]["stage"] == "aggregate", worker.log()
+    assert late >= 2 and len(reason.split("; ")) == late, reason

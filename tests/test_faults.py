@@ -273,7 +273,7 @@ async def test_second_worker_joining_mid_stream_changes_no_count(broker, tmp_pat
         counted = {(m["article_id"], m["entity_id"]) for m in mentions}
         # Flush only once every mention is on its topic: it must not overtake any of them.
         await consume(broker, topics.MENTIONS, until=lambda m: counted <= {
-            (orjson.loads(v.value)["article_id"], v.key.decode()) for v in m}, timeout=120)
+            (x["article_id"], x["entity_id"]) for v in m for x in orjson.loads(v.value)["mentions"]}, timeout=120)
         await produce_many(broker, [flush_article("pair")])
         expected = brute_force_counts(mentions, SPECS)
         finals, repeats = await wait_for_windows(broker, expected, timeout=240)

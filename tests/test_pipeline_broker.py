@@ -86,10 +86,16 @@ async def test_seeds_flow_through_every_topic(broker, start_worker):
 
     # Mentions carry the entities of every article, and validate.
     expected_mentions = [m for a in enriched for m in mentions_of(a)]
-    mention_msgs = values(await consume(broker, topics.MENTIONS, until=lambda m: len(m) >= len(expected_mentions)))
-    assert len(mention_msgs) == len(expected_mentions)
-    for mention in mention_msgs:
-        assert validation_errors(mention) == []
+    batches = await consume(broker, topics.MENTIONS, until=lambda m: sum(
+        len(orjson.loads(v.value)["mentions"]) for v in m) >= len(expected_mentions))
+    sent = [mention for batch in values(batches) for mention in batch["mentions"]]
+    assert sorted(sent, key=orjson.dumps) == sorted(expected_mentions, key=orjson.dumps)
+    for message in batches:
+        batch = orjson.loads(message.value)
+        assert validation_errors(batch) == []
+        assert message.key.decode() == batch["article_id"]
+    # One partition owns every entity: one message per article, not one per entity.
+    assert len(batches) == len({m["article_id"] for m in expected_mentions}) < len(expected_mentions)
 
     # Windowed counts served over HTTP equal a brute-force recount.
     recount = brute_force_counts(expected_mentions, WINDOWS)
@@ -138,7 +144,7 @@ async def test_bad_messages_at_every_stage_are_dead_lettered(broker, start_worke
         topics.RAW: b"\xff\xfe not utf-8",
         topics.PARSED: b"[1, 2, 3]",
         topics.ENRICHED: b"{not json",
-        topics.MENTIONS: b'{"entity_id": "per:x"}',
+        topics.MENTIONS: b'{"schema": "mention_batch/1", "mentions": [{"entity_id": "per:x"}]}',
     }
     for topic, payload in garbage.items():
         await produce(broker, topic, [payload])

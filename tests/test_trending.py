@@ -193,3 +193,30 @@ def test_hopping_window_baseline_does_not_overlap_the_window():
         count_mention(store, mention("per:new", f"n{i}", 7200 + 60 + i), (hopping,), None)
     result = top_trending(store, hopping, top=1)
     assert result["items"][0]["baseline"] == 0 and result["items"][0]["score"] == 10
+
+
+def test_mention_batches_group_an_article_by_owning_partition():
+    from streams.trending.mention_batch import entity_partition, mention_batches, read_mention_batch
+
+    mentions = [mention(f"per:{name}", "a1", 100) for name in ("putin", "kim", "choe", "lavrov", "xi", "biden")]
+    batches = mention_batches("a1", mentions, 4)
+    assert sorted(m["entity_id"] for _, b in batches for m in b["mentions"]) == sorted(m["entity_id"] for m in mentions)
+    assert len(batches) <= 4 and [p for p, _ in batches] == sorted({p for p, _ in batches})
+    for partition, batch in batches:
+        assert {entity_partition(m["entity_id"], 4) for m in batch["mentions"]} == {partition}
+        assert read_mention_batch(batch) == batch["mentions"]
+        assert validation_errors(batch) != []  # test mentions lack event_time: the schema says so
+    # Kafka's default partitioner puts a key on the same partition.
+    from aiokafka.partitioner import DefaultPartitioner
+
+    assert all(DefaultPartitioner()(m["entity_id"].encode(), [0, 1, 2, 3], [0, 1, 2, 3]) ==
+               entity_partition(m["entity_id"], 4) for m in mentions)
+    for bad, reason in (({}, "non-empty"), ({"mentions": [1]}, "int"),
+                        ({"mentions": [{"entity_id": "per:a"}]}, "lacks article_id, mentions, event_ts"),
+                        ({"mentions": [{**mentions[0], "event_ts": "soon"}]}, "must be numbers")):
+        try:
+            read_mention_batch(bad)
+        except ValueError as exc:
+            assert reason in str(exc)
+        else:
+            raise AssertionError(f"accepted {bad}")

@@ -1,12 +1,13 @@
-"""articles.enriched -> articles.enriched.<category>, and mentions re-keyed by entity."""
+"""articles.enriched -> articles.enriched.<category>, and mentions sent to the partition of their entity."""
 
 from __future__ import annotations
 
 import orjson
 
 from .. import metrics
-from ..app import app, category_topic, enriched_topic, mentions_topic
+from ..app import app, category_topic, enriched_topic, mentions_topic, settings
 from ..pipeline import mentions_of
+from ..trending.mention_batch import mention_batches
 from .common import decode_json, log, send_dead_letter
 
 
@@ -28,10 +29,11 @@ async def route_agent(stream):
 async def mentions_agent(stream):
     async for event in stream.events():
         try:
-            mentions = mentions_of(decode_json(event.value))
+            article = decode_json(event.value)
+            batches = mention_batches(article.get("id", ""), mentions_of(article), settings.partitions)
         except Exception as exc:
             log.exception("mentions failed")
             await send_dead_letter(event, "mentions", f"{type(exc).__name__}: {exc}", exc)
             continue
-        for mention in mentions:
-            await mentions_topic.send(key=mention["entity_id"].encode(), value=orjson.dumps(mention))
+        for partition, batch in batches:
+            await mentions_topic.send(key=batch["article_id"].encode(), value=orjson.dumps(batch), partition=partition)
