@@ -40,7 +40,9 @@ PARTITIONS = 4
 SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+|\n+")
 
 
-def seed_like_articles(count: int, *, prefix: str, seed: int = 1, spacing: float = 2.0) -> list[bytes]:
+def seed_like_articles(
+    count: int, *, prefix: str, seed: int = 1, spacing: float = 2.0, sentences: tuple[int, int] = (12, 20),
+) -> list[bytes]:
     """N distinct articles made of the sample pages' sentences, `spacing` seconds apart in event time.
 
     Each article draws its own handful of sentences, so near-duplicate detection
@@ -51,7 +53,7 @@ def seed_like_articles(count: int, *, prefix: str, seed: int = 1, spacing: float
     from .ingest.sources import iter_raw_articles
 
     templates = [orjson.loads(item.value) for page in sample_pages() for item in iter_raw_articles(str(page))]
-    sentences = sorted({
+    pool = sorted({
         sentence.strip()
         for template in templates
         for sentence in SENTENCE_END.split(template["body"])
@@ -62,7 +64,9 @@ def seed_like_articles(count: int, *, prefix: str, seed: int = 1, spacing: float
     out = []
     for i in range(count):
         raw = dict(templates[i % len(templates)])
-        chosen = rng.sample(sentences, min(len(sentences), rng.randint(12, 20)))
+        size = rng.randint(*sentences)
+        # Without repeats while the pool lasts, so articles differ as news does.
+        chosen = rng.sample(pool, size) if size <= len(pool) else rng.choices(pool, k=size)
         raw["body"] = "\n\n".join([*chosen, f"رقم المتابعة {i} من {prefix}."])
         raw["id"] = f"{prefix}-{i}"
         raw["url"] = f"https://bench.example/{prefix}/{i}"
@@ -353,6 +357,44 @@ def ner_speed(sample: int = 400) -> float:
     return tokens / (time.perf_counter() - started)
 
 
+SCALING_SENTENCES = (4, 8, 16, 32, 64)
+
+
+def cost_by_size(samples: int = 40) -> list[dict]:
+    """CPU per article of the pure path (parse, dedupe, enrich, count into the default windows) by body size.
+
+    One core, no broker: how the per-article cost grows with length and with the
+    number of entities that come with it.
+    """
+    from .pipeline import Pipeline, mentions_of
+    from .settings import DEFAULT_WINDOWS, parse_windows
+    from .trending.windows import WindowSpec, count_mention
+
+    pipeline = Pipeline()
+    specs = [WindowSpec(size, step) for size, step in parse_windows(DEFAULT_WINDOWS)]
+    pipeline.process(seed_like_articles(1, prefix="warm")[0])
+    rows = []
+    for size in SCALING_SENTENCES:
+        payloads = seed_like_articles(samples, prefix=f"size{size}", seed=size, sentences=(size, size))
+        store: dict = {}
+        chars = entities = 0
+        started = time.process_time()
+        for payload in payloads:
+            for article in pipeline.process(payload):
+                chars += len(article["body"])
+                entities += len(article["entities"])
+                for mention in mentions_of(article):
+                    count_mention(store, mention, specs, None)
+        cpu = time.process_time() - started
+        rows.append({
+            "sentences": size,
+            "body_chars": round(chars / samples),
+            "entities": round(entities / samples, 1),
+            "cpu_ms_per_article": round(cpu / samples * 1000, 2),
+        })
+    return rows
+
+
 def run_bench(*, articles: int, rate: int, latency_seconds: int, workers: int) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="newsstreams-bench-"))
     sampler = RssSampler()
@@ -379,6 +421,10 @@ def run_bench(*, articles: int, rate: int, latency_seconds: int, workers: int) -
     finally:
         sampler.stop()
     figures["ner_tokens_per_s"] = ner_speed()
+    figures["cost_by_size"] = cost_by_size()
+    for row in figures["cost_by_size"]:
+        print(f"bench: {row['body_chars']:,} characters, {row['entities']} entities: "
+              f"{row['cpu_ms_per_article']} ms CPU per page", file=sys.stderr)
     pipeline = figures["pipeline_articles_per_s"]
     return {
         "articles": articles,
@@ -398,5 +444,6 @@ def run_bench(*, articles: int, rate: int, latency_seconds: int, workers: int) -
         "worker_peak_rss_mb": round(sampler.peak / 2**20, 1),
         "ner_tokens_per_s": round(figures["ner_tokens_per_s"]),
         "produce_per_s": round(figures["produce_per_s"], 1),
+        "cost_by_size": figures["cost_by_size"],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
     }
