@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -195,22 +196,28 @@ def test_hopping_window_baseline_does_not_overlap_the_window():
     assert result["items"][0]["baseline"] == 0 and result["items"][0]["score"] == 10
 
 
-def test_mention_batches_group_an_article_by_owning_partition():
+def test_mention_batches_group_mentions_by_owning_partition():
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from streams.trending import mention_batch
     from streams.trending.mention_batch import entity_partition, mention_batches, read_mention_batch
 
-    mentions = [mention(f"per:{name}", "a1", 100) for name in ("putin", "kim", "choe", "lavrov", "xi", "biden")]
-    batches = mention_batches("a1", mentions, 4)
-    assert sorted(m["entity_id"] for _, b in batches for m in b["mentions"]) == sorted(m["entity_id"] for m in mentions)
+    names = ("putin", "kim", "choe", "lavrov", "xi", "biden")
+    mentions = [mention(f"per:{name}", f"a{i}", 100 + i) for i in range(3) for name in names]
+    batches = mention_batches(mentions, 4)
+    assert sorted(orjson.dumps(m) for _, b in batches for m in b["mentions"]) == sorted(orjson.dumps(m) for m in mentions)
     assert len(batches) <= 4 and [p for p, _ in batches] == sorted({p for p, _ in batches})
     for partition, batch in batches:
         assert {entity_partition(m["entity_id"], 4) for m in batch["mentions"]} == {partition}
         assert read_mention_batch(batch) == batch["mentions"]
-        assert validation_errors(batch) != []  # test mentions lack event_time: the schema says so
-    # Kafka's default partitioner puts a key on the same partition.
-    from aiokafka.partitioner import DefaultPartitioner
-
+        times = [m["event_ts"] for m in batch["mentions"]]
+        assert times == sorted(times), "arrival order is kept within a partition"
+    # Kafka's default partitioner puts the entity id as a key on the same partition.
     assert all(DefaultPartitioner()(m["entity_id"].encode(), [0, 1, 2, 3], [0, 1, 2, 3]) ==
                entity_partition(m["entity_id"], 4) for m in mentions)
+    # A huge batch is split so that no message nears the size limit.
+    many = [mention("per:putin", f"b{i}", 100) for i in range(mention_batch.MAX_BATCH_MENTIONS * 2 + 1)]
+    assert [len(b["mentions"]) for _, b in mention_batches(many, 1)] == [1000, 1000, 1]
     for bad, reason in (({}, "non-empty"), ({"mentions": [1]}, "int"),
                         ({"mentions": [{"entity_id": "per:a"}]}, "lacks article_id, mentions, event_ts"),
                         ({"mentions": [{**mentions[0], "event_ts": "soon"}]}, "must be numbers")):
@@ -220,3 +227,40 @@ def test_mention_batches_group_an_article_by_owning_partition():
             assert reason in str(exc)
         else:
             raise AssertionError(f"accepted {bad}")
+
+
+def test_counting_a_batch_through_write_behind_equals_counting_one_by_one():
+    """Same windows, finals and late reports; each touched key written once per flush."""
+    from streams.trending.write_behind import WriteBehind
+
+    rng = random.Random(3)
+    stream = [mention(rng.choice(["per:a", "per:b", "loc:c"]), f"art{i}", 300 * 5 + i * 7 + rng.uniform(0, 30))
+              for i in range(400)]
+    stream += [mention("per:a", "late-one", 300 * 5)]  # late by then
+
+    def run(batch_size):
+        class Counting(dict):
+            writes = 0
+
+            def __setitem__(self, key, value):
+                Counting.writes += 1
+                super().__setitem__(key, value)
+
+        store, finals, late, running = Counting(), [], [], None
+        for start in range(0, len(stream), batch_size):
+            layer = WriteBehind(store)
+            for m in stream[start:start + batch_size]:
+                watermark = None if running is None else running - GRACE
+                late += count_mention(layer, m, SPECS, watermark).late
+                if running is None or m["event_ts"] > running:
+                    running = m["event_ts"]
+                    if window_may_end(watermark, running - GRACE, SPECS):
+                        finals += close_windows(layer, SPECS, partition=0, watermark=running - GRACE, retention=10**9)
+            layer.flush()
+        return dict(store), finals, late, Counting.writes
+
+    one_by_one = run(1)
+    batched = run(100)
+    assert batched[:3] == one_by_one[:3]
+    assert one_by_one[2], "the late mention was reported"
+    assert batched[3] < one_by_one[3] / 3

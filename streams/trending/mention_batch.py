@@ -1,10 +1,13 @@
-"""The messages on `entities.mentions`: one article's mentions, one message per owning partition.
+"""The messages on `entities.mentions`: the mentions of a batch of articles, one message per owning partition.
 
 Counting happens where an entity's windows live, the partition its id hashes to
 (Kafka's default partitioner, murmur2 of the id). Sending one message per
 entity made the aggregate stage pay a whole consume, dispatch and commit for
-each; grouping an article's entities by that partition first sends at most one
-message per partition, and every entity still meets its windows in one place.
+each, and write the same hot entity's pane once per article. Grouping the
+mentions of several articles by that partition first sends at most one message
+per partition (split at `MAX_BATCH_MENTIONS` to stay well under the message size
+limit), lets the aggregate stage write each touched pane once per message, and
+every entity still meets its windows in one place.
 """
 
 from __future__ import annotations
@@ -15,20 +18,22 @@ from aiokafka.partitioner import murmur2
 
 MENTION_BATCH_SCHEMA = "mention_batch/1"
 REQUIRED = ("entity_id", "article_id", "mentions", "event_ts")
+MAX_BATCH_MENTIONS = 1000
 
 
 def entity_partition(entity_id: str, partitions: int) -> int:
     return (murmur2(entity_id.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 
-def mention_batches(article_id: str, mentions: list[dict], partitions: int) -> list[tuple[int, dict]]:
-    """(partition, message) pairs covering every mention once, in partition order."""
+def mention_batches(mentions: list[dict], partitions: int) -> list[tuple[int, dict]]:
+    """(partition, message) pairs covering every mention once, in partition order, each in arrival order."""
     groups: dict[int, list[dict]] = defaultdict(list)
     for mention in mentions:
         groups[entity_partition(mention["entity_id"], partitions)].append(mention)
     return [
-        (partition, {"schema": MENTION_BATCH_SCHEMA, "article_id": article_id, "mentions": group})
+        (partition, {"schema": MENTION_BATCH_SCHEMA, "mentions": group[start:start + MAX_BATCH_MENTIONS]})
         for partition, group in sorted(groups.items())
+        for start in range(0, len(group), MAX_BATCH_MENTIONS)
     ]
 
 
