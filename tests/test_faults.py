@@ -281,7 +281,8 @@ async def test_second_worker_joining_mid_stream_changes_no_count(broker, tmp_pat
         cpu = cpu_seconds(first) + cpu_seconds(second)
         assert first.process.poll() is None and second.process.poll() is None, (
             f"a worker died\n{first.log()}\n{second.log()}")
-        assert differences(finals, expected) == [], f"{len(finals)} of {len(expected)}\n{first.log()}\n{second.log()}"
+        wrong = differences(finals, expected)
+        assert wrong == [], f"{len(finals)} of {len(expected)}: {wrong}\n{first.log()}\n{second.log()}"
         figures(
             f"{REBALANCE_ARTICLES:,} articles on 4 partitions, second worker joined after {target:,} enriched: "
             f"{len(articles):,} articles (0 lost, {len(enriched) - len(articles)} emitted twice), "

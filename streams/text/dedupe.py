@@ -108,3 +108,60 @@ def forget_before(index: MutableMapping[str, dict], cutoff: float) -> int:
     for key in stale:
         del index[key]
     return len(stale)
+
+
+class SharedSketches(MutableMapping):
+    """The index above, over a mapping that every worker shares, at one shared write per article.
+
+    Only sketches (`s:<id>`) go to the shared mapping (a Faust global table, so
+    one changelog message each); the lookup keys (`h:<hash>`) are derived from
+    them in each process. An original article thus costs one shared write instead
+    of 1 + `LOOKUP_SIZE`, and every worker reads one message back instead of
+    thirteen. Sketches written by other workers reach `learn` from the table's
+    changelog.
+    """
+
+    def __init__(self, shared: MutableMapping[str, dict]):
+        self.shared = shared
+        self._lookup: dict[str, dict] | None = None
+
+    def lookup(self) -> dict[str, dict]:
+        if self._lookup is None:
+            self._lookup = {}
+            for key, entry in list(self.shared.items()):
+                self.learn(key, entry)
+        return self._lookup
+
+    def learn(self, key: str, entry: dict | None) -> None:
+        """Derive the lookup keys of one sketch entry (the first article to claim a hash keeps it)."""
+        if self._lookup is None or not key.startswith("s:") or not entry:
+            return
+        claim = {"id": key[2:], "ts": entry.get("ts", 0.0)}
+        for value in entry["sketch"][:LOOKUP_SIZE]:
+            self._lookup.setdefault(f"h:{value:x}", claim)
+
+    def __getitem__(self, key: str) -> dict:
+        return self.lookup()[key] if key.startswith("h:") else self.shared[key]
+
+    def __setitem__(self, key: str, value: dict) -> None:
+        if key.startswith("h:"):
+            self.lookup()[key] = value
+        else:
+            self.shared[key] = value
+            self.learn(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        if key.startswith("h:"):
+            del self.lookup()[key]
+        else:
+            del self.shared[key]
+
+    def __contains__(self, key) -> bool:
+        return key in self.lookup() if key.startswith("h:") else key in self.shared
+
+    def __iter__(self):
+        yield from list(self.shared)
+        yield from list(self.lookup())
+
+    def __len__(self) -> int:
+        return len(self.shared) + len(self.lookup())
