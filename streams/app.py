@@ -8,18 +8,14 @@ which `newsstreams run` points at the embedded broker before importing this.
 from __future__ import annotations
 
 import faust
-import orjson
 
 from . import topics
 from .commit_safety import drain_buffer_before_commit
-from .end_offsets import read_changelogs_to_their_true_end
 from .settings import FAUST_BROKER_OPTIONS, Settings
-from .text.dedupe import SharedSketches
 from .trending.windows import WindowSpec
 
 settings = Settings.from_env()
 drain_buffer_before_commit()
-read_changelogs_to_their_true_end()
 
 app = faust.App(
     settings.app_id,
@@ -92,32 +88,14 @@ window_counts = app.Table(
     "window-counts", default=None, key_type=str,
     help="Mention counts per entity and event-time window",
 )
-
-
-async def _learn_sketch(event) -> None:
-    """A sketch another worker (or this one) wrote: derive its lookup keys here too."""
-    near_duplicate_index.learn(_decoded(event.key), _decoded(event.value))
-
-
-def _decoded(data):
-    if not isinstance(data, (bytes, bytearray)):
-        return data
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return data.decode("utf-8", "replace")
-
-
-# Sketches of recent articles, for near-duplicate detection. Global: a copy
+# Fingerprints of recent articles, for near-duplicate detection. Global: a copy
 # must find its original whichever partition either arrived on. One partition
 # and a recovery buffer of 1 avoid faust-streaming's global-table recovery loop.
 near_duplicates = app.GlobalTable(
     "near-duplicates", default=None, key_type=str,
     partitions=1, recovery_buffer_size=1, use_partitioner=True,
-    on_changelog_event=_learn_sketch,
     help="Bottom-k shingle sketches of recent articles",
 )
-near_duplicate_index = SharedSketches(near_duplicates)
 # Per mentions partition: the largest event time seen, i.e. stream time.
 stream_time = app.Table(
     "stream-time", default=None, key_type=str, value_type=float,

@@ -68,29 +68,3 @@ def test_no_orphan_when_owner_dies(sig):
         if owner.poll() is None:
             owner.kill()
 
-
-async def test_table_recovery_sees_the_last_record_of_a_batch(broker):
-    """The broker lists a partition's end short of its last batch; the fetched high watermark is the truth."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-    from aiokafka.structs import TopicPartition
-
-    from streams.end_offsets import fetched_high_watermarks
-
-    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=50)
-    await producer.start()
-    try:
-        for batch in range(3):
-            sent = [await producer.send("changelog-like", b"write %d" % i, partition=0) for i in range(10)]
-            await producer.flush()
-        last = (await sent[-1]).offset
-    finally:
-        await producer.stop()
-    tp = TopicPartition("changelog-like", 0)
-    consumer = AIOKafkaConsumer(bootstrap_servers=broker)
-    await consumer.start()
-    try:
-        listed = (await consumer.end_offsets([tp]))[tp]
-    finally:
-        await consumer.stop()
-    assert last == 29
-    assert (await fetched_high_watermarks([broker], {tp: listed}))[tp] == last + 1

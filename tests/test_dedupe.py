@@ -99,32 +99,3 @@ def test_an_embedded_article_is_emitted_with_the_first_page_only():
     second = pipeline.process(orjson.dumps(other_host))
     assert [a["embedded_in"] for a in first] == [None, first[0]["id"]]
     assert len(second) == 1 and second[0]["embedded"] == first[0]["embedded"]
-
-
-def test_workers_sharing_sketches_write_one_entry_per_article_and_find_each_others_copies():
-    """Only sketches are shared; each worker derives the lookup keys, also from the other's writes."""
-    from streams.text.dedupe import SharedSketches, check_and_remember, forget_before
-
-    class Shared(dict):
-        writes = 0
-
-        def __setitem__(self, key, value):
-            Shared.writes += 1
-            super().__setitem__(key, value)
-
-    shared = Shared()
-    first, second = SharedSketches(shared), SharedSketches(shared)
-    second.lookup()  # built before the first worker writes: learns only through the changelog
-    def body(raw):
-        return Pipeline().parse(orjson.dumps(raw))[0]["body"]
-
-    original, copy, other = body(seed_raw(0)), body(syndicated_copy(seed_raw(0))), body(seed_raw(1))
-    assert check_and_remember(first, "a", original, now=100.0).duplicate_of is None
-    assert check_and_remember(first, "b", other, now=100.0).duplicate_of is None
-    assert Shared.writes == 2 and set(shared) == {"s:a", "s:b"}
-    for key, entry in shared.items():  # what the table's changelog hands the other worker
-        second.learn(key, entry)
-    assert check_and_remember(second, "c", copy, now=200.0).duplicate_of == "a"
-    assert check_and_remember(SharedSketches(shared), "d", copy, now=200.0).duplicate_of == "a"
-    assert forget_before(first, 150.0) > 2 and set(shared) == set()
-    assert check_and_remember(first, "e", copy, now=300.0).duplicate_of is None

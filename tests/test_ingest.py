@@ -365,7 +365,10 @@ def test_jsonl_never_loses_or_alters_a_line(tmp_path_factory, lines):
     path = tmp_path_factory.mktemp("prop") / "x.jsonl"
     path.write_bytes(b"\n".join(lines))
     values = [item.value for item in iter_raw_articles(str(path))]
-    assert values == [line for line in lines if line.strip()]
+    expected = list(lines)
+    if expected and expected[0].startswith(b"\xef\xbb\xbf"):
+        expected[0] = expected[0][3:]  # a byte-order mark opening the file is its encoding, not content
+    assert values == [line for line in expected if line.strip()]
 
 
 def test_html_to_text_keeps_paragraphs_and_drops_scripts():

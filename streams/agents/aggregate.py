@@ -13,7 +13,6 @@ from .. import metrics
 from ..app import WINDOW_SPECS, app, mentions_topic, settings, stream_time, trending_topic, window_counts
 from ..trending.mention_batch import read_mention_batch
 from ..trending.windows import close_windows, count_mention, window_may_end
-from ..trending.write_behind import WriteBehind
 from .common import decode_json, log, send_dead_letter
 
 # Closed windows stay queryable (and serve as baseline) this long in stream time.
@@ -41,42 +40,36 @@ async def aggregate_agent(stream):
 
 
 async def _count(event, mentions: list[dict], partition: int) -> None:
-    """Count a batch in order, as if one mention at a time, with one table write per touched key.
-
-    Stream time advances mention by mention, so lateness and window closing
-    happen exactly where they would for single mentions; the writes collect in a
-    write-behind layer and reach the table (and its changelog) once at the end.
-    """
     part_key = str(partition)
-    previous = running = stream_time.get(part_key)
-    counts = WriteBehind(window_counts)
-    late, finals = [], []
+    previous = stream_time.get(part_key)
+    watermark = None if previous is None else previous - settings.grace
+    late = []
     for mention in mentions:
         metrics.MENTION_RECORDS.inc()
-        watermark = None if running is None else running - settings.grace
-        result = count_mention(counts, mention, WINDOW_SPECS, watermark, partition)
+        result = count_mention(window_counts, mention, WINDOW_SPECS, watermark, partition)
         metrics.MENTIONS.inc(1 if result.counted else 0)
         if result.repeated:
             metrics.REPEATED.inc()
         if result.late:
             metrics.LATE.inc()
             counted = f" (counted in {', '.join(result.counted)})" if result.counted else ""
-            late.append(f"{mention['article_id']}: {', '.join(result.late)}{counted} (watermark {watermark})")
-        ts = float(mention["event_ts"])
-        if running is None or ts > running:
-            running = ts
-            if window_may_end(watermark, ts - settings.grace, WINDOW_SPECS):
-                finals += close_windows(
-                    counts, WINDOW_SPECS, partition=partition, watermark=ts - settings.grace, retention=_retention(),
-                )
-    counts.flush()
-    if running != previous:
-        stream_time[part_key] = running
-        metrics.WATERMARK.labels(part_key).set(running - settings.grace)
+            late.append(f"{', '.join(result.late)}{counted}")
     if late:
-        await send_dead_letter(event, "aggregate", f"late: windows had closed: {'; '.join(late)}")
-    for final in finals:
-        await trending_topic.send(key=final["entity_id"].encode(), value=orjson.dumps(final))
-        metrics.WINDOWS_CLOSED.labels(final["window"]).inc()
-    if finals:
-        log.info("closed %d windows on partition %d", len(finals), partition)
+        await send_dead_letter(
+            event, "aggregate", f"late: windows had closed (watermark {watermark}): {'; '.join(late)}",
+        )
+    ts = max(float(mention["event_ts"]) for mention in mentions)
+    if previous is None or ts > previous:
+        stream_time[part_key] = ts
+        new_watermark = ts - settings.grace
+        metrics.WATERMARK.labels(part_key).set(new_watermark)
+        old_watermark = None if previous is None else previous - settings.grace
+        if window_may_end(old_watermark, new_watermark, WINDOW_SPECS):
+            finals = close_windows(
+                window_counts, WINDOW_SPECS, partition=partition, watermark=new_watermark, retention=_retention(),
+            )
+            for final in finals:
+                await trending_topic.send(key=final["entity_id"].encode(), value=orjson.dumps(final))
+                metrics.WINDOWS_CLOSED.labels(final["window"]).inc()
+            if finals:
+                log.info("closed %d windows on partition %d", len(finals), partition)

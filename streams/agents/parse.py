@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import orjson
 
 from .. import metrics
-from ..app import app, near_duplicate_index, near_duplicates, parsed_topic, raw_topic
+from ..app import app, near_duplicates, parsed_topic, raw_topic
 from ..text.dedupe import forget_before
 from ..pipeline import RejectedArticle
 from .common import PIPELINE, log, send_dead_letter, send_or_dead_letter

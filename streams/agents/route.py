@@ -25,21 +25,15 @@ async def route_agent(stream):
             metrics.ROUTED.labels(category).inc()
 
 
-# Mentions of up to this many articles, or of what arrived within this time,
-# travel together: fewer messages, and hot entities' panes written once per batch.
-MENTION_BATCH_ARTICLES = 100
-MENTION_BATCH_WITHIN = 0.05
-
-
 @app.agent(enriched_topic, name="mentions")
 async def mentions_agent(stream):
-    async for events in stream.take_events(MENTION_BATCH_ARTICLES, within=MENTION_BATCH_WITHIN):
-        mentions: list[dict] = []
-        for event in events:
-            try:
-                mentions += mentions_of(decode_json(event.value))
-            except Exception as exc:
-                log.exception("mentions failed")
-                await send_dead_letter(event, "mentions", f"{type(exc).__name__}: {exc}", exc)
-        for partition, batch in mention_batches(mentions, settings.partitions):
-            await mentions_topic.send(value=orjson.dumps(batch), partition=partition)
+    async for event in stream.events():
+        try:
+            article = decode_json(event.value)
+            batches = mention_batches(mentions_of(article), settings.partitions)
+        except Exception as exc:
+            log.exception("mentions failed")
+            await send_dead_letter(event, "mentions", f"{type(exc).__name__}: {exc}", exc)
+            continue
+        for partition, batch in batches:
+            await mentions_topic.send(key=event.key, value=orjson.dumps(batch), partition=partition)

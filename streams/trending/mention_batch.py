@@ -1,13 +1,11 @@
-"""The messages on `entities.mentions`: the mentions of a batch of articles, one message per owning partition.
+"""The messages on `entities.mentions`: an article's mentions, one message per owning partition.
 
 Counting happens where an entity's windows live, the partition its id hashes to
 (Kafka's default partitioner, murmur2 of the id). Sending one message per
 entity made the aggregate stage pay a whole consume, dispatch and commit for
-each, and write the same hot entity's pane once per article. Grouping the
-mentions of several articles by that partition first sends at most one message
-per partition (split at `MAX_BATCH_MENTIONS` to stay well under the message size
-limit), lets the aggregate stage write each touched pane once per message, and
-every entity still meets its windows in one place.
+each; grouping an article's mentions by that partition first sends at most one
+message per partition (split at `MAX_BATCH_MENTIONS` to stay well under the
+message size limit), and every entity still meets its windows in one place.
 """
 
 from __future__ import annotations
