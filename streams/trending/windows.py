@@ -20,6 +20,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 
 from .score import baseline_and_score
@@ -64,8 +65,9 @@ def format_duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def pane_size(specs: Iterable[WindowSpec]) -> int:
-    """The longest time slice that tiles every window and every step exactly."""
+@lru_cache(maxsize=16)
+def pane_size(specs: tuple[WindowSpec, ...]) -> int:
+    """The longest time slice that tiles every window and every step exactly (once per set of windows)."""
     return math.gcd(*(length for spec in specs for length in (spec.size, spec.step)))
 
 
