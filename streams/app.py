@@ -11,11 +11,15 @@ import faust
 
 from . import topics
 from .commit_safety import drain_buffer_before_commit
+from .end_offsets import read_changelogs_to_their_true_end
 from .settings import FAUST_BROKER_OPTIONS, Settings
 from .trending.windows import WindowSpec
+from .uncommitted_start import read_uncommitted_partitions_from_their_reset_point
 
 settings = Settings.from_env()
 drain_buffer_before_commit()
+read_changelogs_to_their_true_end()
+read_uncommitted_partitions_from_their_reset_point()
 
 app = faust.App(
     settings.app_id,

@@ -59,7 +59,7 @@ class WorkerProcess:
     def start(self) -> "WorkerProcess":
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "--loglevel", "warn"],
+            [sys.executable, "-m", "streams", "worker", "--loglevel", os.environ.get("TEST_WORKER_LOGLEVEL", "warn")],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=ROOT, start_new_session=True, preexec_fn=die_with_parent,
         )
@@ -105,12 +105,20 @@ def start_worker(broker, tmp_path):
         worker.stop()
 
 
-async def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes | None] | None = None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+async def produce(bootstrap: str, topic: str, values: list[bytes | None], keys: list[bytes | None] | None = None,
+                  *, timeout: float = 120.0) -> None:
+    """Send in chunks of concurrent requests (order per partition kept): thousands in a few seconds."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=15000, linger_ms=5)
     await asyncio.wait_for(producer.start(), 15)
     try:
-        for i, value in enumerate(values):
-            await asyncio.wait_for(producer.send_and_wait(topic, value=value, key=keys[i] if keys else None), 15)
+        async def send_all():
+            for start in range(0, len(values), 200):
+                futures = [
+                    await producer.send(topic, value=values[i], key=keys[i] if keys else None)
+                    for i in range(start, min(start + 200, len(values)))
+                ]
+                await asyncio.gather(*futures)
+        await asyncio.wait_for(send_all(), timeout)
     finally:
         await producer.stop()
 

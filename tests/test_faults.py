@@ -19,14 +19,13 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import psutil
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from streams import topics
 from streams.pipeline import Pipeline, mentions_of
 from streams.settings import parse_windows
 from streams.trending.windows import WindowSpec, brute_force_counts
 
-from .conftest import WorkerProcess, consume, values
+from .conftest import WorkerProcess, consume, produce, values
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(420)]
 
@@ -96,21 +95,6 @@ def uninterrupted_answer(payloads: list[bytes]) -> dict[str, dict]:
         key: counts for key, counts in brute_force_counts(mentions, SPECS).items()
         if int(key.split("|")[1]) + sizes[key.split("|")[0]] <= watermark
     }
-
-
-async def produce_many(bootstrap: str, payloads: list[bytes], *, timeout: float = 120.0) -> None:
-    """Send in batches of concurrent requests: thousands of messages in a few seconds."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=15000, linger_ms=5)
-    await asyncio.wait_for(producer.start(), 15)
-    try:
-        async def send_all():
-            for start in range(0, len(payloads), 200):
-                batch = payloads[start:start + 200]
-                futures = [await producer.send(topics.RAW, value=value) for value in batch]
-                await asyncio.gather(*futures)
-        await asyncio.wait_for(send_all(), timeout)
-    finally:
-        await producer.stop()
 
 
 def finals_by_window(closed: list) -> tuple[dict[str, dict], int]:
@@ -190,7 +174,7 @@ async def test_worker_killed_mid_stream_ends_with_the_uninterrupted_counts(broke
     env = {**WORKER_ENV, "NEWSSTREAMS_PROCESSING_GUARANTEE": guarantee}
     worker = start_worker("kill", **env)
     started = time.monotonic()
-    await produce_many(broker, payloads)
+    await produce(broker, topics.RAW, payloads)
     kills = []
     worker_cpu = 0.0
     for fraction in (0.3, 0.7):
@@ -221,7 +205,7 @@ async def test_broker_restarted_under_load_loses_nothing(durable_broker, tmp_pat
     try:
         started = time.monotonic()
         half = len(payloads) // 2
-        await produce_many(durable_broker.bootstrap, payloads[:half])
+        await produce(durable_broker.bootstrap, topics.RAW, payloads[:half])
         target = OUTAGE_ARTICLES // 4
         await consume(durable_broker.bootstrap, topics.ENRICHED, until=lambda m: len(m) >= target, timeout=240)
         stopped = time.monotonic()
@@ -229,7 +213,7 @@ async def test_broker_restarted_under_load_loses_nothing(durable_broker, tmp_pat
         await asyncio.sleep(5)
         durable_broker.start()
         down = time.monotonic() - stopped
-        await produce_many(durable_broker.bootstrap, payloads[half:])
+        await produce(durable_broker.bootstrap, topics.RAW, payloads[half:])
         finals, repeats = await wait_for_windows(durable_broker.bootstrap, expected, timeout=300)
         elapsed = time.monotonic() - started
         worker_cpu = cpu_seconds(worker)
@@ -265,7 +249,7 @@ async def test_second_worker_joining_mid_stream_changes_no_count(broker, tmp_pat
     second = WorkerProcess(broker, tmp_path, "pair", env)
     try:
         started = time.monotonic()
-        await produce_many(broker, payloads)
+        await produce(broker, topics.RAW, payloads)
         target = REBALANCE_ARTICLES // 4
         await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= target, timeout=240)
         second.start()
@@ -280,7 +264,7 @@ async def test_second_worker_joining_mid_stream_changes_no_count(broker, tmp_pat
         # Flush only once every mention is on its topic: it must not overtake any of them.
         await consume(broker, topics.MENTIONS, until=lambda m: counted <= {
             (x["article_id"], x["entity_id"]) for v in m for x in orjson.loads(v.value)["mentions"]}, timeout=120)
-        await produce_many(broker, [flush_article("pair")])
+        await produce(broker, topics.RAW, [flush_article("pair")])
         expected = brute_force_counts(mentions, SPECS)
         finals, repeats = await wait_for_windows(broker, expected, timeout=240)
         elapsed = time.monotonic() - started
