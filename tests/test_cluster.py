@@ -53,7 +53,10 @@ async def test_two_workers_give_the_same_answer(broker, start_worker):
     second = start_worker("pair")
     payloads = articles(20, "pair", datetime.now(timezone.utc).replace(microsecond=0), timedelta(seconds=1))
     await produce(broker, topics.RAW, payloads)
-    enriched = unique_by_id(values(await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 40, timeout=120)))
+    enriched = unique_by_id(values(await consume(
+        broker, topics.ENRICHED, until=lambda m: len({v.key for v in m}) >= len(payloads), timeout=120,
+    )))
+    assert len(enriched) == len(payloads)
     recount = brute_force_counts([m for a in enriched for m in mentions_of(a)], WINDOWS)
     start = max(int(key.split("|")[1]) for key in recount if key.startswith("1d|"))
     expected = {key.split("|", 2)[2]: v["mentions"] for key, v in recount.items() if key.startswith(f"1d|{start}|")}

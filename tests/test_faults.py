@@ -228,12 +228,6 @@ async def test_broker_restarted_under_load_loses_nothing(durable_broker, tmp_pat
         worker.stop()
 
 
-@pytest.mark.xfail(
-    not os.environ.get("KAFKA_BROKER"), strict=False,
-    reason="the embedded broker lists a partition's end as one past the first record of its last batch "
-           "(a fetch reports the right end), so a worker taking a partition over can stop table recovery "
-           "before the previous owner's last writes; passes on a real Kafka",
-)
 async def test_second_worker_joining_mid_stream_changes_no_count(broker, tmp_path, figures):
     """A rebalance hands partitions and their tables to the newcomer while articles flow.
 
