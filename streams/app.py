@@ -12,6 +12,7 @@ import faust
 from . import topics
 from .commit_safety import drain_buffer_before_commit
 from .end_offsets import read_changelogs_to_their_true_end
+from .fetch_wait import fetch_with_short_waits
 from .settings import FAUST_BROKER_OPTIONS, Settings
 from .trending.windows import WindowSpec
 from .uncommitted_start import read_uncommitted_partitions_from_their_reset_point
@@ -19,6 +20,7 @@ from .uncommitted_start import read_uncommitted_partitions_from_their_reset_poin
 settings = Settings.from_env()
 drain_buffer_before_commit()
 read_changelogs_to_their_true_end()
+fetch_with_short_waits()
 read_uncommitted_partitions_from_their_reset_point()
 
 app = faust.App(

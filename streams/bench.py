@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer
 from . import topics
 from .broker import EmbeddedBroker, die_with_parent, free_port, stop_process
 from .kafka_io import assign_whole_topic, start_producer
+from .settings import FETCH_MAX_WAIT_MS
 
 RUN_TIMEOUT = 600.0
 PARTITIONS = 4
@@ -131,7 +132,9 @@ async def _ensure_topic(bootstrap: str, name: str, partitions: int = PARTITIONS)
 
 async def _collect(bootstrap: str, topic: str, *, count, timeout: float, on_message=None) -> list:
     """Read `topic` from the beginning until `count(messages)` is reached; returns the messages."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15000)
+    # The measuring side must not add its own wait to the latency it measures.
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15000,
+                                fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
     await asyncio.wait_for(consumer.start(), 15)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -139,6 +139,8 @@ FAUST_BROKER_OPTIONS = {
     "broker_commit_interval": 1.0,
     "producer_linger": 0.005,
 }
+FETCH_MAX_WAIT_MS = 50
+"""How long a fetch may wait for data; see `streams.fetch_wait`."""
 
 _FAUST_LOG_LEVELS = {"crit": logging.CRITICAL, "error": logging.ERROR, "warn": logging.WARNING,
                      "info": logging.INFO, "debug": logging.DEBUG}
