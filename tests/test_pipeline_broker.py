@@ -146,11 +146,13 @@ async def test_bad_messages_at_every_stage_are_dead_lettered(broker, start_worke
         topics.ENRICHED: b"{not json",
         topics.MENTIONS: b'{"schema": "mention_batch/1", "mentions": [{"entity_id": "per:x"}]}',
     }
+    # Valid JSON whose entities are not objects: routed (no categories), but no mentions can be made.
+    no_mentions = b'{"id": "odd", "published_at": "2026-11-20T00:00:00Z", "entities": [5]}'
     for topic, payload in garbage.items():
         await produce(broker, topic, [payload])
+    await produce(broker, topics.ENRICHED, [no_mentions])
     good = _seed_payloads(datetime.now(timezone.utc))[0]
     await produce(broker, topics.RAW, [good])
-    # route and mentions both read articles.enriched: its garbage shows up twice.
     dead = values(await consume(broker, topics.DEADLETTER, until=lambda m: len(m) >= 5, timeout=90))
     by_stage = {}
     for record in dead:
@@ -160,10 +162,10 @@ async def test_bad_messages_at_every_stage_are_dead_lettered(broker, start_worke
         "parse": [garbage[topics.RAW]],
         "enrich": [garbage[topics.PARSED]],
         "route": [garbage[topics.ENRICHED]],
-        "mentions": [garbage[topics.ENRICHED]],
+        "mentions": [no_mentions],
         "aggregate": [garbage[topics.MENTIONS]],
     }, worker.log()
-    enriched = await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 3, timeout=60)
+    enriched = await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 4, timeout=60)
     assert len([m for m in enriched if m.value.startswith(b"{\"schema\"")]) == 2
 
 
@@ -203,7 +205,7 @@ async def test_syndicated_copy_is_marked_and_not_counted_twice(broker, start_wor
     await produce(broker, topics.RAW, [orjson.dumps(original)])
     await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 2, timeout=90)
     await produce(broker, topics.RAW, [orjson.dumps(syndicated_copy(original))])
-    enriched = values(await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 4, timeout=90))
+    enriched = values(await consume(broker, topics.ENRICHED, until=lambda m: len(m) >= 5, timeout=90))
     leads = [a for a in enriched if a["embedded_in"] is None]
     assert len(leads) == 2
     first, copy = leads

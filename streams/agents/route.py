@@ -1,4 +1,7 @@
-"""articles.enriched -> articles.enriched.<category>, and mentions sent to the partition of their entity."""
+"""articles.enriched -> articles.enriched.<category>, and mentions sent to the partition of their entity.
+
+One agent does both so that each enriched article is delivered and decoded once.
+"""
 
 from __future__ import annotations
 
@@ -16,20 +19,18 @@ async def route_agent(stream):
     async for event in stream.events():
         try:
             article = decode_json(event.value)
-            categories = [category["id"] for category in article.get("categories", ())]
         except Exception as exc:
             await send_dead_letter(event, "route", f"{type(exc).__name__}: {exc}", exc)
             continue
-        for category in categories:
-            await category_topic(category).send(key=event.key, value=event.value)
-            metrics.ROUTED.labels(category).inc()
-
-
-@app.agent(enriched_topic, name="mentions")
-async def mentions_agent(stream):
-    async for event in stream.events():
         try:
-            article = decode_json(event.value)
+            categories = [category["id"] for category in article.get("categories", ())]
+        except Exception as exc:
+            await send_dead_letter(event, "route", f"{type(exc).__name__}: {exc}", exc)
+        else:
+            for category in categories:
+                await category_topic(category).send(key=event.key, value=event.value)
+                metrics.ROUTED.labels(category).inc()
+        try:
             batches = mention_batches(mentions_of(article), settings.partitions)
         except Exception as exc:
             log.exception("mentions failed")
