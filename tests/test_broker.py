@@ -68,3 +68,31 @@ def test_no_orphan_when_owner_dies(sig):
         if owner.poll() is None:
             owner.kill()
 
+
+
+async def test_table_recovery_end_is_the_last_record_whatever_the_listed_end(broker):
+    """Three batches of ten records: recovery must read to offset 30 even where ListOffsets says less."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    from streams.end_offsets import fetched_high_watermarks
+
+    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=50)
+    await producer.start()
+    try:
+        for batch in range(3):
+            futures = [await producer.send("batches", value=b"%d" % (batch * 10 + i), partition=0) for i in range(10)]
+            await producer.flush()
+            for future in futures:
+                await future
+    finally:
+        await producer.stop()
+    tp = TopicPartition("batches", 0)
+    lister = AIOKafkaConsumer(bootstrap_servers=broker)
+    await lister.start()
+    try:
+        listed = (await lister.end_offsets([tp]))[tp]
+    finally:
+        await lister.stop()
+    fetched = await fetched_high_watermarks([broker], {tp: listed})
+    assert listed <= 30
+    assert fetched[tp] == 30
