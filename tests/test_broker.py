@@ -10,8 +10,10 @@ import time
 
 import psutil
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.broker import EmbeddedBroker
+from streams.end_offsets import fetched_high_watermarks
 
 from .conftest import consume, produce
 
@@ -72,10 +74,6 @@ def test_no_orphan_when_owner_dies(sig):
 
 async def test_table_recovery_end_is_the_last_record_whatever_the_listed_end(broker):
     """Three batches of ten records: recovery must read to offset 30 even where ListOffsets says less."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
-    from streams.end_offsets import fetched_high_watermarks
-
     producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=50)
     await producer.start()
     try:

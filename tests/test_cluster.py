@@ -151,7 +151,7 @@ async def test_records_waiting_before_the_first_commit_are_all_read(broker, star
     await produce(broker, topics.ENRICHED, [orjson.dumps(a) for a in waiting], keys=[a["id"].encode() for a in waiting])
     # Tombstones for keys the table never had: table recovery takes a while and changes nothing.
     await produce(broker, "waiting-near-duplicates-changelog", [None] * 3000,
-                       keys=[orjson.dumps(f"absent-{i}") for i in range(3000)])
+                  keys=[orjson.dumps(f"absent-{i}") for i in range(3000)])
     start_worker("waiting", NEWSSTREAMS_PARTITIONS=1)
 
     def counted(messages) -> set[str]:
