@@ -120,9 +120,14 @@ async def test_article_later_than_grace_is_dead_lettered_and_counted_as_late(bro
     later = {**orjson.loads(later), "published_at": (base + timedelta(hours=2)).isoformat(),
              "body": "أعلنت روسيا اليوم عن محادثات جديدة مع أوكرانيا في موسكو بحضور وفود من عدة دول."}
     late = {**orjson.loads(late), "body": "قالت روسيا إن الاجتماع المقبل مع أوكرانيا سيعقد في موسكو خلال أيام قليلة."}
-    for payload in (on_time, orjson.dumps(later), orjson.dumps(late)):
-        await produce(broker, topics.RAW, [payload])
-        await asyncio.sleep(1.0)  # keep the arrival order
+    await produce(broker, topics.RAW, [on_time])
+    await asyncio.sleep(1.0)  # keep the arrival order
+    await produce(broker, topics.RAW, [orjson.dumps(later)])
+    # Late means after stream time has passed: once the on-time article's windows
+    # have closed. (Mentions that come in one batch with a later article are not
+    # late: windows close after the whole batch is counted.)
+    await consume(broker, topics.TRENDING, until=lambda m: len(m) >= 1, timeout=90)
+    await produce(broker, topics.RAW, [orjson.dumps(late)])
     first = values(await consume(broker, topics.DEADLETTER, until=lambda m: len(m) >= 1, timeout=90))
     assert first and first[0]["stage"] == "aggregate", worker.log()
     reason = first[0]["reason"]

@@ -12,6 +12,7 @@ from streams.contracts import validation_errors
 from streams.trending.query import find_spec, timeline, top_trending
 from streams.trending.score import trending_score
 from streams.trending.windows import WindowSpec, brute_force_counts, close_windows, count_mention, window_entries, window_may_end
+from streams.trending.write_back import WriteBack
 
 SPECS = (WindowSpec(300), WindowSpec(3600), WindowSpec(3600, 300))
 GRACE = 600
@@ -22,9 +23,10 @@ def mention(entity: str, article: str, ts: float, count: int = 1, kind: str = "P
             "source": "src-" + article[-1], "mentions": count, "event_ts": ts}
 
 
-def run_stream(mentions, specs=SPECS, grace=GRACE):
+def run_stream(mentions, specs=SPECS, grace=GRACE, store=None):
     """Feed mentions in order, closing windows as stream time advances, like the agent."""
-    store, finals, late = {}, [], []
+    store = {} if store is None else store
+    finals, late = [], []
     stream_time = None
     for m in mentions:
         watermark = None if stream_time is None else stream_time - grace
@@ -75,6 +77,86 @@ def test_closed_windows_equal_brute_force_under_reordering(events, rnd):
         assert final["mentions"] == expected[key]["mentions"]
         assert final["articles"] == expected[key]["articles"]
         assert validation_errors({**final, "entity_id": final["entity_id"]}) == []
+
+
+class WriteCountingStore(dict):
+    """A table stand-in that counts the writes (each one a changelog record in the worker)."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes = 0
+
+    def __setitem__(self, key, value):
+        self.writes += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self.writes += 1
+        super().__delitem__(key)
+
+
+def run_stream_in_batches(mentions, size, specs=SPECS, grace=GRACE):
+    """`run_stream` as the aggregate agent does it: batches through a write-back overlay,
+    flushed before windows close (closing reads the table) and at the end of each batch."""
+    store, finals, late = WriteCountingStore(), [], []
+    stream_time = None
+    for first in range(0, len(mentions), size):
+        counts = WriteBack(store)
+        for m in mentions[first:first + size]:
+            watermark = None if stream_time is None else stream_time - grace
+            late.extend(count_mention(counts, m, specs, watermark).late)
+            if stream_time is None or m["event_ts"] > stream_time:
+                previous = watermark
+                stream_time = m["event_ts"]
+                if window_may_end(previous, stream_time - grace, specs):
+                    counts.flush()
+                    finals += close_windows(store, specs, partition=0, watermark=stream_time - grace, retention=10**9)
+        counts.flush()
+    return store, finals, late
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["per:a", "loc:b", "org:c"]), st.integers(0, 20000), st.integers(1, 5)),
+             min_size=1, max_size=80),
+    st.integers(1, 30),
+    st.randoms(use_true_random=False),
+)
+def test_batched_counting_gives_the_same_windows_with_fewer_writes(events, size, rnd):
+    """However messages are batched, the windows and the table are those of one-by-one counting."""
+    mentions = [mention(e, f"art{i}", ts, n) for i, (e, ts, n) in enumerate(events)]
+    # Some redelivered, some late: the overlay must see its own pending writes.
+    mentions += [dict(m) for m in rnd.sample(mentions, len(mentions) // 4)]
+    rnd.shuffle(mentions)
+    mentions.append(mention("per:z", "flush", 10**6))
+    one_by_one = WriteCountingStore()
+    store, finals, late = run_stream(mentions, store=one_by_one)
+    batched, batched_finals, batched_late = run_stream_in_batches(mentions, size)
+    assert batched_finals == finals and batched_late == late
+    assert dict(batched) == dict(store)
+    assert batched.writes <= one_by_one.writes
+
+
+def test_a_busy_entity_is_written_once_per_batch():
+    mentions = [mention("per:a", f"a{i}", 1000 + i) for i in range(100)]
+    one_by_one = WriteCountingStore()
+    run_stream(mentions, store=one_by_one)
+    batched, _, _ = run_stream_in_batches(mentions, 50)
+    # One write per batch, and one more when the first mention starts stream time.
+    assert one_by_one.writes == 100 and batched.writes == 3
+
+
+def test_write_back_reads_its_own_changes_and_deletions():
+    store = {"kept": 1, "gone": 2}
+    overlay = WriteBack(store)
+    overlay["new"] = 3
+    del overlay["gone"]
+    overlay["kept"] = 4
+    assert overlay.get("gone") is None and "gone" not in overlay and overlay["kept"] == 4
+    assert sorted(overlay) == ["kept", "new"] and len(overlay) == 2
+    assert store == {"kept": 1, "gone": 2}, "nothing reaches the table before the flush"
+    assert overlay.flush() == 3
+    assert store == {"kept": 4, "new": 3}
 
 
 def test_late_mention_is_reported_not_counted():

@@ -3,9 +3,17 @@
 Windows close on stream time (the largest event time this partition has seen,
 minus the grace period), never on the wall clock, so a backfill of old
 articles closes the same windows a live run would have.
+
+Messages are taken a batch at a time and counted through a write-back overlay:
+each pane an entity touches in the batch is written to the table, and so to its
+changelog, once rather than once per article. A batch is acknowledged only
+after all of it is counted and flushed (a worker stopped inside a batch reads
+it again), and counting is idempotent per article, so nothing counts twice.
 """
 
 from __future__ import annotations
+
+from collections import defaultdict
 
 import orjson
 
@@ -13,10 +21,15 @@ from .. import metrics
 from ..app import WINDOW_SPECS, app, mentions_topic, settings, stream_time, trending_topic, window_counts
 from ..trending.mention_batch import read_mention_batch
 from ..trending.windows import close_windows, count_mention, window_may_end
-from .common import decode_json, log, send_dead_letter
+from ..trending.write_back import WriteBack
+from .common import decode_json, log, send_dead_letter, write_tables_for
 
 # Closed windows stay queryable (and serve as baseline) this long in stream time.
 RETENTION_WINDOWS = 8
+# Up to this many mention messages share one table flush; a quiet stream waits
+# at most BATCH_SECONDS for company.
+BATCH_MESSAGES = 200
+BATCH_SECONDS = 0.2
 
 
 def _retention() -> float:
@@ -25,28 +38,46 @@ def _retention() -> float:
 
 @app.agent(mentions_topic, name="aggregate")
 async def aggregate_agent(stream):
-    async for event in stream.events():
-        partition = event.message.partition
+    async for events in stream.noack_take(BATCH_MESSAGES, within=BATCH_SECONDS):
+        by_partition = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        for partition, own in by_partition.items():
+            await _count_partition(partition, own)
+        for event in events:
+            await stream.ack(event)
+
+
+async def _count_partition(partition: int, events: list) -> None:
+    """Count one partition's share of a batch in offset order, then write what changed once."""
+    part_key = str(partition)
+    counts = WriteBack(window_counts)
+    previous = latest = stream_time.get(part_key)
+    for event in events:
         try:
             mentions = read_mention_batch(decode_json(event.value))
         except Exception as exc:
             await send_dead_letter(event, "aggregate", f"bad mention batch: {type(exc).__name__}: {exc}", exc)
             continue
         try:
-            await _count(event, mentions, partition)
+            latest = await _count(event, mentions, partition, counts, latest)
         except Exception as exc:  # keep counting the next batches whatever this one did
             log.exception("aggregate failed")
             await send_dead_letter(event, "aggregate", f"{type(exc).__name__}: {exc}", exc)
+    write_tables_for(events[-1])
+    counts.flush()
+    if latest is not None and latest != previous:
+        stream_time[part_key] = latest
 
 
-async def _count(event, mentions: list[dict], partition: int) -> None:
-    part_key = str(partition)
-    previous = stream_time.get(part_key)
+async def _count(event, mentions: list[dict], partition: int, counts: WriteBack,
+                 previous: float | None) -> float | None:
+    """Count one message's mentions; returns the partition's stream time after it."""
     watermark = None if previous is None else previous - settings.grace
     late = []
     for mention in mentions:
         metrics.MENTION_RECORDS.inc()
-        result = count_mention(window_counts, mention, WINDOW_SPECS, watermark, partition)
+        result = count_mention(counts, mention, WINDOW_SPECS, watermark, partition)
         metrics.MENTIONS.inc(1 if result.counted else 0)
         if result.repeated:
             metrics.REPEATED.inc()
@@ -59,17 +90,20 @@ async def _count(event, mentions: list[dict], partition: int) -> None:
             event, "aggregate", f"late: windows had closed (watermark {watermark}): {'; '.join(late)}",
         )
     ts = max(float(mention["event_ts"]) for mention in mentions)
-    if previous is None or ts > previous:
-        stream_time[part_key] = ts
-        new_watermark = ts - settings.grace
-        metrics.WATERMARK.labels(part_key).set(new_watermark)
-        old_watermark = None if previous is None else previous - settings.grace
-        if window_may_end(old_watermark, new_watermark, WINDOW_SPECS):
-            finals = close_windows(
-                window_counts, WINDOW_SPECS, partition=partition, watermark=new_watermark, retention=_retention(),
-            )
-            for final in finals:
-                await trending_topic.send(key=final["entity_id"].encode(), value=orjson.dumps(final))
-                metrics.WINDOWS_CLOSED.labels(final["window"]).inc()
-            if finals:
-                log.info("closed %d windows on partition %d", len(finals), partition)
+    if previous is not None and ts <= previous:
+        return previous
+    new_watermark = ts - settings.grace
+    metrics.WATERMARK.labels(str(partition)).set(new_watermark)
+    old_watermark = None if previous is None else previous - settings.grace
+    if window_may_end(old_watermark, new_watermark, WINDOW_SPECS):
+        write_tables_for(event)
+        counts.flush()
+        finals = close_windows(
+            window_counts, WINDOW_SPECS, partition=partition, watermark=new_watermark, retention=_retention(),
+        )
+        for final in finals:
+            await trending_topic.send(key=final["entity_id"].encode(), value=orjson.dumps(final))
+            metrics.WINDOWS_CLOSED.labels(final["window"]).inc()
+        if finals:
+            log.info("closed %d windows on partition %d", len(finals), partition)
+    return ts

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import weakref
 
+import faust.streams
 import orjson
 from faust.exceptions import ProducerSendError
 
@@ -53,3 +55,15 @@ async def send_or_dead_letter(topic, *, key: bytes, value: bytes, event, stage: 
         await send_dead_letter(event, stage, f"output of {len(value):,} bytes could not be sent: {exc}", exc)
         return False
     return True
+
+
+def write_tables_for(event) -> None:
+    """Send the table writes that follow to the changelog partition of `event`.
+
+    Faust takes that partition from the task's current event, which it sets
+    only when it hands events over one at a time. Agents that take batches name
+    the event themselves. Only the task's own variable is set: the stream's
+    `current_event` attribute belongs to the task that fills the batch, and
+    changing it there would put the wrong event in the next batch.
+    """
+    faust.streams._current_event.set(weakref.ref(event))

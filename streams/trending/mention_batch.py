@@ -1,11 +1,12 @@
-"""The messages on `entities.mentions`: an article's mentions, one message per owning partition.
+"""The messages on `entities.mentions`: mention records grouped by the partition that owns them.
 
 Counting happens where an entity's windows live, the partition its id hashes to
 (Kafka's default partitioner, murmur2 of the id). Sending one message per
 entity made the aggregate stage pay a whole consume, dispatch and commit for
-each; grouping an article's mentions by that partition first sends at most one
-message per partition (split at `MAX_BATCH_MENTIONS` to stay well under the
-message size limit), and every entity still meets its windows in one place.
+each; the route stage groups the mentions of a batch of articles by that
+partition first and sends at most one message per partition (split at
+`MAX_BATCH_MENTIONS` to stay well under the message size limit), and every
+entity still meets its windows in one place.
 """
 
 from __future__ import annotations
