@@ -13,7 +13,9 @@ from . import topics
 from .commit_safety import drain_buffer_before_commit
 from .end_offsets import read_changelogs_to_their_true_end
 from .fetch_wait import fetch_with_short_waits
+from .observed_table import ObservedGlobalTable
 from .settings import FAUST_BROKER_OPTIONS, Settings
+from .text.dedupe import SketchIndex
 from .trending.windows import WindowSpec
 from .uncommitted_start import read_uncommitted_partitions_from_their_reset_point
 
@@ -94,14 +96,26 @@ window_counts = app.Table(
     "window-counts", default=None, key_type=str,
     help="Mention counts per entity and event-time window",
 )
-# Fingerprints of recent articles, for near-duplicate detection. Global: a copy
-# must find its original whichever partition either arrived on. One partition
-# and a recovery buffer of 1 avoid faust-streaming's global-table recovery loop.
-near_duplicates = app.GlobalTable(
-    "near-duplicates", default=None, key_type=str,
-    partitions=1, recovery_buffer_size=1, use_partitioner=True,
+# Sketches of recent articles, for near-duplicate detection: one record per
+# original article. Global: a copy must find its original whichever partition
+# either arrived on. The lookup by hash is kept in memory beside it, in step
+# with every change and rebuilt after each recovery. One partition and a
+# recovery buffer of 1 avoid faust-streaming's global-table recovery loop.
+# (Built as `app.GlobalTable` builds one, with the observing class.)
+near_duplicates = app.tables.add(ObservedGlobalTable(
+    app, name="near-duplicates", default=None, key_type=str, beacon=app.tables.beacon,
+    partitions=1, recovery_buffer_size=1, standby_buffer_size=1, is_global=True, use_partitioner=True,
+    on_change=lambda key, value: near_duplicate_index.apply(key, value),
     help="Bottom-k shingle sketches of recent articles",
-)
+))
+near_duplicate_index = SketchIndex(near_duplicates, rebuild=False)
+
+
+@near_duplicates.on_recover
+async def _rebuild_near_duplicate_lookup() -> None:
+    near_duplicate_index.rebuild()
+
+
 # Per mentions partition: the largest event time seen, i.e. stream time.
 stream_time = app.Table(
     "stream-time", default=None, key_type=str, value_type=float,

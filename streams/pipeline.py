@@ -11,7 +11,7 @@ from functools import cached_property
 
 from .clock import iso_to_epoch, utc_now_iso
 from .text.decode import RejectedArticle
-from .text.dedupe import check_and_remember, remembered
+from .text.dedupe import SketchIndex, check_and_remember
 from .text.parse import parse_payload
 
 ENRICHED_SCHEMA = "enriched_article/1"
@@ -30,8 +30,8 @@ class Pipeline:
         self._extractor = extractor
         self._rules = rules
         self._rules_path = rules_path
-        # Offline runs remember fingerprints in a dict; the worker hands in a table.
-        self.dedupe_index = {} if dedupe_index is None else dedupe_index
+        # Offline runs remember sketches in a dict; the worker hands in one over its table.
+        self.dedupe_index = SketchIndex() if dedupe_index is None else dedupe_index
 
     @cached_property
     def extractor(self):
@@ -64,7 +64,7 @@ class Pipeline:
         now = iso_to_epoch(ingested_at)
         kept = []
         for article in articles:
-            if article["embedded_in"] and remembered(index, article["id"]):
+            if article["embedded_in"] and article["id"] in index:
                 continue  # a "read also" article already emitted with an earlier page
             if article["duplicate_of"] is None:
                 article["duplicate_of"] = check_and_remember(index, article["id"], article["body"], now).duplicate_of

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from streams.ingest.sources import iter_raw_articles
 from streams.pipeline import Pipeline, mentions_of
-from streams.text.dedupe import check_and_remember, forget_before, similarity, sketch
+from streams.text.dedupe import SketchIndex, check_and_remember, similarity, sketch
 
 from .conftest import SEEDS
 
@@ -61,22 +61,67 @@ def test_same_page_twice_keeps_its_id_and_is_not_its_own_duplicate():
     assert len(again) == 1  # its embedded article was already emitted the first time
 
 
+def lead_body(index: int) -> str:
+    return seed_raw(index)["body"].split("المصدر")[0]
+
+
 def test_forgetting_bounds_the_index():
-    index = {}
-    body = seed_raw(0)["body"].split("المصدر")[0]
+    index = SketchIndex()
+    body = lead_body(0)
     check_and_remember(index, "a-1", body, now=100.0)
-    assert index
-    assert forget_before(index, cutoff=50.0) == 0
-    forgotten = forget_before(index, cutoff=200.0)
-    assert forgotten > 0 and index == {}
+    assert "a-1" in index
+    assert index.forget_before(cutoff=50.0) == 0
+    assert index.forget_before(cutoff=200.0) == 1
+    assert index.sketches == {} and "a-1" not in index
     # Forgotten means a later copy is treated as an original again.
     assert check_and_remember(index, "a-2", body, now=300.0).duplicate_of is None
 
 
 def test_short_texts_are_never_duplicates():
-    index = {}
+    index = SketchIndex()
     assert check_and_remember(index, "a", "خبر قصير جدا", now=0).duplicate_of is None
     assert check_and_remember(index, "b", "خبر قصير جدا", now=0).duplicate_of is None
+
+
+def test_one_stored_record_per_original_article():
+    """The stored mapping is a replicated table: each record is a changelog message in every worker."""
+    index = SketchIndex()
+    check_and_remember(index, "a-1", lead_body(0), now=1.0)
+    check_and_remember(index, "b-1", lead_body(1), now=2.0)
+    assert check_and_remember(index, "a-2", syndicated_copy(seed_raw(0))["body"], now=3.0).duplicate_of == "a-1"
+    assert sorted(index.sketches) == ["s:a-1", "s:b-1"]
+
+
+def test_a_copy_finds_an_original_remembered_by_another_worker():
+    """Records that reach the shared mapping from elsewhere are found once applied or rebuilt."""
+    shared = {}
+    here, there = SketchIndex(shared), SketchIndex({})
+    check_and_remember(there, "a-1", lead_body(0), now=1.0)
+    for key, entry in there.sketches.items():
+        shared[key] = entry
+        here.apply(key, entry)
+    copy = syndicated_copy(seed_raw(0))["body"]
+    assert check_and_remember(here, "a-2", copy, now=2.0).duplicate_of == "a-1"
+    # A worker that starts on a restored table rebuilds the lookup from it.
+    assert check_and_remember(SketchIndex(dict(shared)), "a-3", copy, now=3.0).duplicate_of == "a-1"
+    # Removed elsewhere: found no more, and the copy becomes an original.
+    del shared["s:a-1"]
+    here.apply("s:a-1", None)
+    assert check_and_remember(here, "a-4", copy, now=4.0).duplicate_of is None
+
+
+def test_the_earliest_original_is_found_whatever_order_records_arrive_in():
+    body = lead_body(0)
+    index = SketchIndex()
+    index.apply("s:late", {"sketch": list(sketch(body)), "ts": 5.0})
+    index.apply("s:early", {"sketch": list(sketch(body)), "ts": 1.0})
+    assert index.candidates(sketch(body)[:3]) == ["early"]
+    # Remembered at the same moment (one broker timestamp): the first seen keeps it.
+    index.apply("s:same-moment", {"sketch": list(sketch(body)), "ts": 1.0})
+    assert index.candidates(sketch(body)[:3]) == ["early"]
+    # Records of another shape (an older layout) are ignored, not fatal.
+    index.apply("h:ff", {"id": "x", "ts": 0.0})
+    assert index.candidates(sketch(body)[:3]) == ["early"]
 
 
 @settings(max_examples=50, deadline=None)

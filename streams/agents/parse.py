@@ -8,8 +8,7 @@ from datetime import datetime, timezone
 import orjson
 
 from .. import metrics
-from ..app import app, near_duplicates, parsed_topic, raw_topic
-from ..text.dedupe import forget_before
+from ..app import app, near_duplicate_index, parsed_topic, raw_topic
 from ..pipeline import RejectedArticle
 from .common import PIPELINE, log, send_dead_letter, send_or_dead_letter
 
@@ -32,9 +31,9 @@ async def parse_agent(stream):
     async for event in stream.events():
         seen += 1
         if seen % FORGET_EVERY == 0:
-            forget_before(near_duplicates, time.time() - DEDUPE_MEMORY_SECONDS)
+            near_duplicate_index.forget_before(time.time() - DEDUPE_MEMORY_SECONDS)
         try:
-            articles = PIPELINE.parse(event.value, _arrival_time(event), dedupe_index=near_duplicates)
+            articles = PIPELINE.parse(event.value, _arrival_time(event), dedupe_index=near_duplicate_index)
         except RejectedArticle as exc:
             await send_dead_letter(event, "parse", exc.reason, exc)
             continue

@@ -2,14 +2,16 @@
 
 Each body becomes a bottom-k sketch: the `SKETCH_SIZE` smallest hashes of its
 4-word shingles, taken on the matching form so that letter variants and
-diacritics do not matter. The `LOOKUP_SIZE` smallest are also index keys, so a
-copy finds its original with a handful of lookups; a candidate is a duplicate
-when the sketches estimate a Jaccard similarity of at least
+diacritics do not matter. The `LOOKUP_SIZE` smallest also find the article
+again, so a copy finds its original with a handful of lookups; a candidate is a
+duplicate when the sketches estimate a Jaccard similarity of at least
 `SIMILARITY_THRESHOLD`. One hash per shingle keeps this well under a
 millisecond per article.
 
-The index is any mutable mapping (a Faust table in the worker), so the same
-code runs offline and in the stream.
+What is stored is one record per original article, its sketch, in any mutable
+mapping (a Faust global table in the worker, whose changelog thus carries one
+record per article, not one per lookup hash). The lookup is derived from those
+records and kept in memory beside them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import heapq
 import re
 import zlib
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 
 from .normalize import fold
@@ -58,53 +60,107 @@ def similarity(first: tuple[int, ...], second: tuple[int, ...]) -> float:
     return sum(1 for value in union_sketch if value in a and value in b) / len(union_sketch)
 
 
+SKETCH_PREFIX = "s:"
+
+
+class SketchIndex:
+    """Remembered sketches, and the lookup from their smallest hashes to the first article having each.
+
+    `sketches` maps `s:<article id>` to {sketch, ts}, where `ts` is when the
+    article was remembered. When the mapping also changes from elsewhere (other
+    workers writing to a shared table), `apply` and `rebuild` keep the lookup
+    in step with it.
+    """
+
+    def __init__(self, sketches: MutableMapping[str, dict] | None = None, *, rebuild: bool = True):
+        self.sketches: MutableMapping[str, dict] = {} if sketches is None else sketches
+        self._first: dict[int, tuple[float, str]] = {}
+        self._hashes: dict[str, tuple[int, ...]] = {}
+        if rebuild:
+            self.rebuild()
+
+    def rebuild(self) -> None:
+        self._first.clear()
+        self._hashes.clear()
+        for key, entry in list(self.sketches.items()):
+            self.apply(key, entry)
+
+    def apply(self, key: str, entry: dict | None) -> None:
+        """Take one changed record of the mapping into the lookup (None: it was removed)."""
+        if not isinstance(key, str) or not key.startswith(SKETCH_PREFIX):
+            return
+        article_id = key[len(SKETCH_PREFIX):]
+        self._unindex(article_id)
+        if not isinstance(entry, dict) or not isinstance(entry.get("sketch"), list):
+            return
+        ts = float(entry.get("ts") or 0.0)
+        hashes = tuple(entry["sketch"][:LOOKUP_SIZE])
+        self._hashes[article_id] = hashes
+        for value in hashes:
+            first = self._first.get(value)
+            # Strictly earlier only: among articles remembered at the same moment
+            # the one seen first keeps the hash, as arrival order had it.
+            if first is None or ts < first[0]:
+                self._first[value] = (ts, article_id)
+
+    def _unindex(self, article_id: str) -> None:
+        for value in self._hashes.pop(article_id, ()):
+            first = self._first.get(value)
+            if first is not None and first[1] == article_id:
+                del self._first[value]
+
+    def candidates(self, hashes: Iterable[int]) -> list[str]:
+        """Articles found by these hashes, each once, in the order of the hashes."""
+        found = (self._first.get(value) for value in hashes)
+        return list(dict.fromkeys(first[1] for first in found if first is not None))
+
+    def sketch_of(self, article_id: str) -> tuple[int, ...] | None:
+        entry = self.sketches.get(SKETCH_PREFIX + article_id)
+        return tuple(entry["sketch"]) if entry else None
+
+    def __contains__(self, article_id: str) -> bool:
+        return SKETCH_PREFIX + article_id in self.sketches
+
+    def remember(self, article_id: str, own: tuple[int, ...], now: float) -> None:
+        entry = {"sketch": list(own), "ts": now}
+        self.sketches[SKETCH_PREFIX + article_id] = entry
+        self.apply(SKETCH_PREFIX + article_id, entry)
+
+    def forget_before(self, cutoff: float) -> int:
+        """Drop everything remembered before `cutoff`; returns how many records went."""
+        stale = [key for key, entry in list(self.sketches.items()) if entry and entry.get("ts", cutoff) < cutoff]
+        for key in stale:
+            del self.sketches[key]
+            self.apply(key, None)
+        return len(stale)
+
+
 @dataclass(frozen=True, slots=True)
 class DuplicateCheck:
     duplicate_of: str | None
     similarity: float
 
 
-def check_and_remember(index: MutableMapping[str, dict], article_id: str, body: str, now: float) -> DuplicateCheck:
+def check_and_remember(index: SketchIndex, article_id: str, body: str, now: float) -> DuplicateCheck:
     """Return the earlier article this body copies, or remember it as an original.
 
-    Index entries: `h:<hash>` -> {id, ts} of the first article whose sketch
-    starts with that hash; `s:<id>` -> {sketch, ts}. `ts` (when the article was
-    remembered) lets `forget_before` bound the index. The same article id seen
-    again is never its own duplicate.
+    The same article id seen again is never its own duplicate.
     """
     own = sketch(body)
     if own is None:
         return DuplicateCheck(None, 0.0)
-    keys = [f"h:{value:x}" for value in own[:LOOKUP_SIZE]]
     best_id, best = None, 0.0
-    candidates = dict.fromkeys(entry["id"] for entry in (index.get(key) for key in keys) if entry)
-    for candidate in candidates:
+    for candidate in index.candidates(own[:LOOKUP_SIZE]):
         if candidate == article_id:
             continue
-        other = index.get(f"s:{candidate}")
+        other = index.sketch_of(candidate)
         if other is None:
             continue
-        score = similarity(own, tuple(other["sketch"]))
+        score = similarity(own, other)
         if score > best:
             best_id, best = candidate, score
     if best_id is not None and best >= SIMILARITY_THRESHOLD:
         return DuplicateCheck(best_id, round(best, 3))
-    if f"s:{article_id}" not in index:
-        index[f"s:{article_id}"] = {"sketch": list(own), "ts": now}
-        for key in keys:
-            if key not in index:
-                index[key] = {"id": article_id, "ts": now}
+    if article_id not in index:
+        index.remember(article_id, own, now)
     return DuplicateCheck(None, round(best, 3))
-
-
-def remembered(index: MutableMapping[str, dict], article_id: str) -> bool:
-    """Whether this exact article (by id) has been seen before."""
-    return f"s:{article_id}" in index
-
-
-def forget_before(index: MutableMapping[str, dict], cutoff: float) -> int:
-    """Drop everything remembered before `cutoff`; returns how many entries went."""
-    stale = [key for key, entry in list(index.items()) if entry and entry.get("ts", cutoff) < cutoff]
-    for key in stale:
-        del index[key]
-    return len(stale)
