@@ -16,10 +16,9 @@ records and kept in memory beside them.
 
 from __future__ import annotations
 
-import heapq
 import re
 import zlib
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from .normalize import fold
@@ -48,16 +47,16 @@ def sketch(text: str) -> tuple[int, ...] | None:
     values = shingle_hashes(text)
     if len(values) < MIN_SHINGLES:
         return None
-    return tuple(heapq.nsmallest(SKETCH_SIZE, values))
+    return tuple(sorted(values)[:SKETCH_SIZE])
 
 
-def similarity(first: tuple[int, ...], second: tuple[int, ...]) -> float:
+def similarity(first: Sequence[int], second: Sequence[int]) -> float:
     """Estimated Jaccard similarity of two bodies from their bottom-k sketches."""
     a, b = set(first), set(second)
-    union_sketch = heapq.nsmallest(SKETCH_SIZE, a | b)
+    union_sketch = sorted(a | b)[:SKETCH_SIZE]
     if not union_sketch:
         return 0.0
-    return sum(1 for value in union_sketch if value in a and value in b) / len(union_sketch)
+    return len((a & b).intersection(union_sketch)) / len(union_sketch)
 
 
 SKETCH_PREFIX = "s:"
@@ -114,9 +113,9 @@ class SketchIndex:
         found = (self._first.get(value) for value in hashes)
         return list(dict.fromkeys(first[1] for first in found if first is not None))
 
-    def sketch_of(self, article_id: str) -> tuple[int, ...] | None:
+    def sketch_of(self, article_id: str) -> list[int] | None:
         entry = self.sketches.get(SKETCH_PREFIX + article_id)
-        return tuple(entry["sketch"]) if entry else None
+        return entry["sketch"] if entry else None
 
     def __contains__(self, article_id: str) -> bool:
         return SKETCH_PREFIX + article_id in self.sketches
