@@ -165,3 +165,51 @@ async def test_records_waiting_before_the_first_commit_are_all_read(broker, star
     mentions = await consume(broker, topics.MENTIONS, until=lambda m: counted(m) >= expected, timeout=60)
     assert len(expected) > 30
     assert sorted(expected - counted(mentions)) == []
+
+
+def _parsed_by(worker) -> int:
+    text = httpx.get(f"{worker.url}/metrics", timeout=10).text
+    line = next((line for line in text.splitlines() if line.startswith('newsstreams_articles_total{stage="parse"}')), None)
+    return int(float(line.split()[1])) if line else 0
+
+
+def _key_for_partition(partition: int, partitions: int, prefix: str) -> bytes:
+    """A message key that Kafka's default partitioner sends to `partition`."""
+    from streams.trending.mention_batch import entity_partition
+
+    return next(f"{prefix}-{i}".encode() for i in range(1000) if entity_partition(f"{prefix}-{i}", partitions) == partition)
+
+
+async def test_a_copy_finds_an_original_another_worker_remembered(broker, start_worker):
+    """The near-duplicate lookup of each worker follows the records the other worker writes."""
+    from .test_dedupe import seed_raw, syndicated_copy
+
+    env = {"NEWSSTREAMS_PARTITIONS": 2}
+    first, second = start_worker("copies", **env), start_worker("copies", **env)
+    keys = [_key_for_partition(p, 2, "copies") for p in (0, 1)]
+    # Short probes (never near-duplicates) until each worker parses one of the two partitions.
+    for attempt in range(60):
+        await produce(broker, topics.RAW, [orjson.dumps({
+            "url": f"https://example.org/probe-{attempt}-{p}", "source": "probe", "title": "probe",
+            "body": f"خبر قصير رقم {attempt}", "published_at": "2026-11-20T08:00:00Z"}) for p in (0, 1)], keys=keys)
+        await asyncio.sleep(1.0)
+        if _parsed_by(first) and _parsed_by(second) and _parsed_by(first) + _parsed_by(second) == 2 * (attempt + 1):
+            break
+    before = (_parsed_by(first), _parsed_by(second))
+    original = seed_raw(0)
+    await produce(broker, topics.RAW, [orjson.dumps(original)], keys=[keys[0]])
+    await consume(broker, topics.ENRICHED, until=lambda m: any(
+        orjson.loads(v.value)["url"] == original["url"] and orjson.loads(v.value)["embedded_in"] is None for v in m),
+        timeout=90)
+    middle = (_parsed_by(first), _parsed_by(second))
+    copy = syndicated_copy(original)
+    await produce(broker, topics.RAW, [orjson.dumps(copy)], keys=[keys[1]])
+    enriched = values(await consume(broker, topics.ENRICHED, until=lambda m: any(
+        orjson.loads(v.value)["url"] == copy["url"] for v in m), timeout=90))
+    after = (_parsed_by(first), _parsed_by(second))
+    parsed_original = [i for i, (a, b) in enumerate(zip(before, middle)) if b > a]
+    parsed_copy = [i for i, (a, b) in enumerate(zip(middle, after)) if b > a]
+    assert len(parsed_original) == len(parsed_copy) == 1 and parsed_original != parsed_copy, \
+        f"the two pages were not parsed by different workers: {before} {middle} {after}"
+    lead = {a["url"]: a for a in enriched if a["embedded_in"] is None}
+    assert lead[copy["url"]]["duplicate_of"] == lead[original["url"]]["id"], second.log()
