@@ -23,7 +23,7 @@ def mention(entity: str, article: str, ts: float, count: int = 1, kind: str = "P
             "source": "src-" + article[-1], "mentions": count, "event_ts": ts}
 
 
-def run_stream(mentions, specs=SPECS, grace=GRACE, store=None):
+def run_stream(mentions, specs=SPECS, grace=GRACE, store=None, keep_windows=10**6):
     """Feed mentions in order, closing windows as stream time advances, like the agent."""
     store = {} if store is None else store
     finals, late = [], []
@@ -36,7 +36,8 @@ def run_stream(mentions, specs=SPECS, grace=GRACE, store=None):
             previous = watermark
             stream_time = m["event_ts"]
             if window_may_end(previous, stream_time - grace, specs):
-                finals += close_windows(store, specs, partition=0, watermark=stream_time - grace, retention=10**9)
+                finals += close_windows(store, specs, partition=0, watermark=stream_time - grace,
+                                        keep_windows=keep_windows)
     return store, finals, late
 
 
@@ -110,7 +111,7 @@ def run_stream_in_batches(mentions, size, specs=SPECS, grace=GRACE):
                 stream_time = m["event_ts"]
                 if window_may_end(previous, stream_time - grace, specs):
                     counts.flush()
-                    finals += close_windows(store, specs, partition=0, watermark=stream_time - grace, retention=10**9)
+                    finals += close_windows(store, specs, partition=0, watermark=stream_time - grace, keep_windows=10**6)
         counts.flush()
     return store, finals, late
 
@@ -218,6 +219,24 @@ def test_memory_is_bounded_by_the_open_windows():
     assert all(len(e["articles"]) <= 5 for e in panes)
     one_day = [f for f in finals if f["window"] == "1d"]
     assert sum(f["articles"] for f in one_day) == day // 60
+
+
+def test_closed_windows_are_kept_for_a_few_of_their_own_length_and_scores_do_not_change():
+    """Five-minute windows are not kept for days: a baseline reads only the six before a window."""
+    specs = (WindowSpec(300), WindowSpec(3600), WindowSpec(86400), WindowSpec(3600, 300))
+    day = 86400
+    stream = [mention(f"per:{i % 7}", f"a{i}", i * 60, 1 + (i // 700) % 5) for i in range(3 * day // 60)]
+    kept_all, finals_all, _ = run_stream(stream, specs)
+    store, finals, _ = run_stream(stream, specs, keep_windows=8)
+    assert finals == finals_all
+    watermark = stream[-1]["event_ts"] - GRACE
+    closed = [e for e in store.values() if e["window"] != "pane"]
+    # Short windows live about as long as the panes under them (the day); days live 8 days.
+    assert all(e["start"] + max(e["size"] * 9, 2 * day) > watermark for e in closed)
+    per_window = {spec.name: sum(1 for e in closed if e["window"] == spec.name) for spec in specs}
+    assert per_window["5m"] <= 7 * (2 * day // 300) and per_window["1h"] <= 7 * (2 * day // 3600)
+    assert per_window["1d"] == sum(1 for e in kept_all.values() if e["window"] == "1d")
+    assert len(store) < len(kept_all) / 2
 
 
 def test_each_window_closes_once():

@@ -20,20 +20,18 @@ import orjson
 from .. import metrics
 from ..app import WINDOW_SPECS, app, mentions_topic, settings, stream_time, trending_topic, window_counts
 from ..trending.mention_batch import read_mention_batch
+from ..trending.score import BASELINE_WINDOWS
 from ..trending.windows import close_windows, count_mention, window_may_end
 from ..trending.write_back import WriteBack
 from .common import decode_json, log, send_dead_letter, write_tables_for
 
-# Closed windows stay queryable (and serve as baseline) this long in stream time.
-RETENTION_WINDOWS = 8
+# Closed windows stay queryable (and serve as baseline) for this many of their
+# own length in stream time: the windows a score's baseline reads, and two more.
+RETENTION_WINDOWS = BASELINE_WINDOWS + 2
 # Up to this many mention messages share one table flush; a quiet stream waits
 # at most BATCH_SECONDS for company.
 BATCH_MESSAGES = 200
 BATCH_SECONDS = 0.2
-
-
-def _retention() -> float:
-    return max(spec.size for spec in WINDOW_SPECS) * RETENTION_WINDOWS
 
 
 @app.agent(mentions_topic, name="aggregate")
@@ -99,7 +97,7 @@ async def _count(event, mentions: list[dict], partition: int, counts: WriteBack,
         write_tables_for(event)
         counts.flush()
         finals = close_windows(
-            window_counts, WINDOW_SPECS, partition=partition, watermark=new_watermark, retention=_retention(),
+            window_counts, WINDOW_SPECS, partition=partition, watermark=new_watermark, keep_windows=RETENTION_WINDOWS,
         )
         for final in finals:
             await trending_topic.send(key=final["entity_id"].encode(), value=orjson.dumps(final))

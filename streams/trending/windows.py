@@ -191,13 +191,17 @@ def close_windows(
     *,
     partition: int,
     watermark: float,
-    retention: float,
+    keep_windows: int,
 ) -> list[dict]:
     """Close every open window of `partition` that ends at or before the watermark.
 
     Returns one final record per closed (window, entity), scored against the
-    entity's earlier windows. Closed windows stay queryable for `retention`
-    seconds of stream time, then are dropped.
+    entity's earlier windows. A closed window stays queryable, and serves as
+    baseline, for `keep_windows` of its own length in stream time, and at least
+    until the panes under it are dropped: with 8 and the default windows, a
+    five-minute window lives about a day, a day window 8 days. One retention
+    for all (8 days) kept 2,304 five-minute windows per entity for a baseline
+    that reads 6, and every close reads the partition's whole table.
     """
     specs = tuple(specs)
     panes: dict[str, list[dict]] = defaultdict(list)
@@ -259,8 +263,11 @@ def close_windows(
     for pane in (pane for own in panes.values() for pane in own):
         if _last_end(pane["start"], specs) <= watermark:
             del store[pane_key(pane["start"], pane["entity_id"])]
+    last_pane = pane_size(specs)
     for key, entry in closed.items():
-        if entry["start"] + entry["size"] + retention <= watermark:
+        end = entry["start"] + entry["size"]
+        # Never before its panes are gone: a pane with no closed window over it would close that window again.
+        if max(end + entry["size"] * keep_windows, _last_end(end - last_pane, specs)) <= watermark:
             del store[key]
     return finals
 
