@@ -213,3 +213,28 @@ async def test_a_copy_finds_an_original_another_worker_remembered(broker, start_
         f"the two pages were not parsed by different workers: {before} {middle} {after}"
     lead = {a["url"]: a for a in enriched if a["embedded_in"] is None}
     assert lead[copy["url"]]["duplicate_of"] == lead[original["url"]]["id"], second.log()
+
+
+async def test_a_busy_entity_pane_is_written_once_per_batch_not_once_per_article(broker, start_worker):
+    """Counting a backlog writes each touched pane once per batch, so its changelog stays short."""
+    worker = start_worker("busy", NEWSSTREAMS_PARTITIONS=1)
+    moment = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+    payloads = articles(40, "busy", moment, timedelta(0))  # one event time: one pane per entity
+    await produce(broker, topics.RAW, payloads)
+    enriched = unique_by_id(values(await consume(
+        broker, topics.ENRICHED, until=lambda m: len({v.key for v in m}) >= 40, timeout=120)))
+    counts: dict[str, int] = {}
+    for mention in (m for a in enriched for m in mentions_of(a)):
+        counts[mention["entity_id"]] = counts.get(mention["entity_id"], 0) + 1
+    busiest, articles_with_it = max(counts.items(), key=lambda item: item[1])
+    assert articles_with_it >= 20
+    answer = {}
+    for _ in range(60):
+        answer = httpx.get(f"{worker.url}/entities/{busiest}", timeout=10).json()
+        if answer.get("windows", {}).get("1d") and answer["windows"]["1d"][0]["articles"] == articles_with_it:
+            break
+        await asyncio.sleep(0.5)
+    assert answer["windows"]["1d"][0]["articles"] == articles_with_it, worker.log()
+    changelog = await consume(broker, "busy-window-counts-changelog", until=lambda m: False, timeout=3)
+    writes = [m for m in changelog if m.key and orjson.loads(m.key) == f"pane|{int(moment.timestamp())}|{busiest}"]
+    assert 1 <= len(writes) <= articles_with_it // 4, f"{len(writes)} writes for {articles_with_it} articles"
