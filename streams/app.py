@@ -108,7 +108,7 @@ near_duplicates = app.tables.add(ObservedGlobalTable(
     on_change=lambda key, value: near_duplicate_index.apply(key, value),
     help="Bottom-k shingle sketches of recent articles",
 ))
-near_duplicate_index = SketchIndex(near_duplicates, rebuild=False)
+near_duplicate_index = SketchIndex(near_duplicates, rebuild=False, reports_changes=True)
 
 
 @near_duplicates.on_recover

@@ -68,13 +68,16 @@ class SketchIndex:
     `sketches` maps `s:<article id>` to {sketch, ts}, where `ts` is when the
     article was remembered. When the mapping also changes from elsewhere (other
     workers writing to a shared table), `apply` and `rebuild` keep the lookup
-    in step with it.
+    in step with it. A mapping that reports every change to `apply` itself
+    (`reports_changes`) is not applied a second time on its own writes.
     """
 
-    def __init__(self, sketches: MutableMapping[str, dict] | None = None, *, rebuild: bool = True):
+    def __init__(self, sketches: MutableMapping[str, dict] | None = None, *,
+                 rebuild: bool = True, reports_changes: bool = False):
         self.sketches: MutableMapping[str, dict] = {} if sketches is None else sketches
         self._first: dict[int, tuple[float, str]] = {}
         self._hashes: dict[str, tuple[int, ...]] = {}
+        self._apply_own_writes = not reports_changes
         if rebuild:
             self.rebuild()
 
@@ -123,14 +126,16 @@ class SketchIndex:
     def remember(self, article_id: str, own: tuple[int, ...], now: float) -> None:
         entry = {"sketch": list(own), "ts": now}
         self.sketches[SKETCH_PREFIX + article_id] = entry
-        self.apply(SKETCH_PREFIX + article_id, entry)
+        if self._apply_own_writes:
+            self.apply(SKETCH_PREFIX + article_id, entry)
 
     def forget_before(self, cutoff: float) -> int:
         """Drop everything remembered before `cutoff`; returns how many records went."""
         stale = [key for key, entry in list(self.sketches.items()) if entry and entry.get("ts", cutoff) < cutoff]
         for key in stale:
             del self.sketches[key]
-            self.apply(key, None)
+            if self._apply_own_writes:
+                self.apply(key, None)
         return len(stale)
 
 

@@ -58,10 +58,6 @@ class WriteBack(MutableMapping):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    @property
-    def pending(self) -> int:
-        return len(self._changed)
-
     def flush(self) -> int:
         """Write every changed key once to the store; returns how many writes that took."""
         written = 0
