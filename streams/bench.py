@@ -2,11 +2,16 @@
 
 Each throughput run consumes a backlog of N messages that was produced before
 the consumer started, and its rate is taken from the first output message, so
-start-up and group joins do not count. The passthroughs end at their last
-output; the pipeline ends when the aggregate stage has taken every mention
-record of the run (from the workers' `/metrics`), so window counting is inside
-the figure, not left as a backlog. Latency is measured afterwards at a fixed
-offered load, produce call to enriched arrival, in one process and on one clock.
+start-up and group joins do not count. For the pipeline that is the first
+message of its first stage (`articles.parsed`): a worker parses much of a
+backlog before it enriches anything, so timing from the first enriched article
+would leave that parsing out. The passthroughs end at their last output; the
+pipeline ends when the aggregate stage has taken every mention record of the
+run (from the workers' `/metrics`), so window counting is inside the figure,
+not left as a backlog. Latency is measured afterwards at a fixed offered load,
+produce call to enriched arrival, in one process and on one clock. CPU per
+article is reported for the workers (by stage, from their `/metrics`), the
+broker and the bench itself, since all share the machine's cores.
 """
 
 from __future__ import annotations
@@ -156,6 +161,43 @@ async def _collect(bootstrap: str, topic: str, *, count, timeout: float, on_mess
     return messages
 
 
+async def _first_timestamp(bootstrap: str, topic: str, timeout: float = 30.0) -> float:
+    """Broker time (s) of the earliest record on `topic`: the first record of each partition, compared."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15000,
+                                fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+    await asyncio.wait_for(consumer.start(), 15)
+    try:
+        assignment = await assign_whole_topic(consumer, topic, timeout=timeout)
+        ends = await consumer.end_offsets(assignment)
+        pending = {tp for tp in assignment if ends[tp] > 0}
+        first: list[int] = []
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: no first record from {len(pending)} partitions after {timeout:.0f}s")
+            batch = await consumer.getmany(*pending, timeout_ms=200, max_records=1)
+            for tp, records in batch.items():
+                if records:
+                    first.append(records[0].timestamp)
+                    pending.discard(tp)
+                    consumer.pause(tp)
+    finally:
+        await consumer.stop()
+    return min(first) / 1000.0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU of processes so far (those gone count as nothing)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def _rate(messages: list) -> float:
     """Messages per second between the first and last output, by their broker timestamps."""
     stamps = sorted(m.timestamp for m in messages)
@@ -252,14 +294,40 @@ class Completion:
         return len(self.lead_messages) >= self.leads and self.needed <= self.seen
 
 
-async def _mention_records_taken(urls: list[str]) -> int:
-    total = 0
+async def _metric_sums(urls: list[str]) -> dict[str, float]:
+    """Every sample of the workers' `/metrics`, summed over workers, by name and labels."""
+    sums: dict[str, float] = {}
     async with httpx.AsyncClient(timeout=5.0) as client:
         for url in urls:
-            text = (await client.get(f"{url}/metrics")).text
-            total += sum(int(float(line.split()[1])) for line in text.splitlines()
-                         if line.startswith("newsstreams_mention_records_total "))
-    return total
+            for line in (await client.get(f"{url}/metrics")).text.splitlines():
+                if line.startswith("newsstreams_"):
+                    name, _, value = line.rpartition(" ")
+                    sums[name] = sums.get(name, 0.0) + float(value)
+    return sums
+
+
+async def _mention_records_taken(urls: list[str]) -> int:
+    return int((await _metric_sums(urls)).get("newsstreams_mention_records_total", 0))
+
+
+async def _until_serving(urls: list[str], timeout: float = 120.0) -> None:
+    """Waits until every worker answers on `/metrics`: its model is loaded and it is about to join."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await _metric_sums(urls)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the workers did not serve /metrics within {timeout:.0f}s") from None
+            await asyncio.sleep(0.2)
+
+
+STAGES = ("parse", "enrich", "route", "aggregate")
+
+
+def _stage_cpu(sums: dict[str, float]) -> dict[str, float]:
+    return {stage: sums.get(f'newsstreams_stage_cpu_seconds_total{{stage="{stage}"}}', 0.0) for stage in STAGES}
 
 
 async def _counted_by(urls: list[str], records: int, timeout: float) -> float:
@@ -275,19 +343,46 @@ async def _counted_by(urls: list[str], records: int, timeout: float) -> float:
     raise TimeoutError(f"the aggregate stage did not take {records} mention records within {timeout:.0f}s")
 
 
-async def _pipeline(bootstrap: str, n: int, rate: int, seconds: int, workers: int, workdir: Path, sampler: RssSampler) -> dict:
+class CpuMeter:
+    """CPU seconds of the workers, the broker and this process between two readings."""
+
+    def __init__(self, workers: list[int], broker: int | None):
+        self.workers, self.broker = workers, broker
+        self.started = self._read()
+
+    def _read(self) -> tuple[float, float, float]:
+        return cpu_seconds(self.workers), cpu_seconds([self.broker] if self.broker else []), time.process_time()
+
+    def per_article_ms(self, articles: int) -> dict[str, float]:
+        now = self._read()
+        spent = [(b - a) / articles * 1000 for a, b in zip(self.started, now)]
+        return {"workers": round(spent[0], 2), "broker": round(spent[1], 2), "bench": round(spent[2], 2)}
+
+
+async def _pipeline(bootstrap: str, n: int, rate: int, seconds: int, workers: int, workdir: Path,
+                    sampler: RssSampler, broker_pid: int | None) -> dict:
     payloads = seed_like_articles(n, prefix="tp")
     await _produce_all(bootstrap, topics.RAW, payloads)
     processes, urls = _start_workers(bootstrap, workers, workdir, sampler)
     try:
+        await _until_serving(urls)
+        meter = CpuMeter([p.pid for p in processes], broker_pid)
         completion = Completion("tp-", n)
         await _collect(bootstrap, topics.ENRICHED, count=completion.done, timeout=RUN_TIMEOUT,
                        on_message=completion.on_message)
-        enriched_rate = _rate(completion.lead_messages)
+        enriched_at = max(m.timestamp for m in completion.lead_messages) / 1000.0
         counted_at = await _counted_by(urls, completion.mention_records, RUN_TIMEOUT)
-        first = min(m.timestamp for m in completion.lead_messages) / 1000.0
-        throughput = (n - 1) / (counted_at - first)
+        cpu = meter.per_article_ms(n)
+        stage_cpu = _stage_cpu(await _metric_sums(urls))
+        first = await _first_timestamp(bootstrap, topics.PARSED)
+        throughput = n / (counted_at - first)
+        enriched_rate = n / (enriched_at - first)
+        meter = CpuMeter([p.pid for p in processes], broker_pid)
         latency = await _latency(bootstrap, rate, seconds)
+        offered = rate * seconds
+        latency_stage_cpu = _stage_cpu(await _metric_sums(urls))
+        latency["latency_cpu_ms_per_article"] = {**meter.per_article_ms(offered), "stages": {
+            k: round((latency_stage_cpu[k] - stage_cpu[k]) / offered * 1000, 2) for k in STAGES}}
     finally:
         for process in processes:
             stop_process(process, 20)
@@ -295,6 +390,7 @@ async def _pipeline(bootstrap: str, n: int, rate: int, seconds: int, workers: in
         "pipeline_articles_per_s": throughput,
         "enriched_articles_per_s": enriched_rate,
         "mention_records": completion.mention_records,
+        "cpu_ms_per_article": {**cpu, "stages": {k: round(v / n * 1000, 2) for k, v in stage_cpu.items()}},
         **latency,
     }
 
@@ -414,7 +510,8 @@ def run_bench(*, articles: int, rate: int, latency_seconds: int, workers: int) -
                 faust_rate = await _faust_noop(broker.bootstrap, articles, workdir, sampler)
                 print(f"bench: no-op Faust passthrough {faust_rate:,.0f}/s", file=sys.stderr)
                 sampler.peak = 0
-                result = await _pipeline(broker.bootstrap, articles, rate, latency_seconds, workers, workdir, sampler)
+                result = await _pipeline(broker.bootstrap, articles, rate, latency_seconds, workers, workdir, sampler,
+                                         broker.pid)
                 print(f"bench: pipeline {result['pipeline_articles_per_s']:,.1f}/s end to end "
                       f"({result['enriched_articles_per_s']:,.1f}/s to enriched)", file=sys.stderr)
                 return {"aiokafka_passthrough_per_s": aiokafka_rate, "faust_noop_passthrough_per_s": faust_rate,
@@ -436,6 +533,7 @@ def run_bench(*, articles: int, rate: int, latency_seconds: int, workers: int) -
         "pipeline_articles_per_s": round(pipeline, 1),
         "enriched_articles_per_s": round(figures["enriched_articles_per_s"], 1),
         "mention_records": figures["mention_records"],
+        "cpu_ms_per_article": figures["cpu_ms_per_article"],
         "faust_noop_passthrough_per_s": round(figures["faust_noop_passthrough_per_s"], 1),
         "aiokafka_passthrough_per_s": round(figures["aiokafka_passthrough_per_s"], 1),
         "ratio_pipeline_vs_faust_noop": round(pipeline / figures["faust_noop_passthrough_per_s"], 3),
@@ -444,6 +542,7 @@ def run_bench(*, articles: int, rate: int, latency_seconds: int, workers: int) -
         "latency_p99_ms": figures["latency_p99_ms"],
         "latency_offered_rate": figures["latency_offered_rate"],
         "latency_samples": figures["latency_samples"],
+        "latency_cpu_ms_per_article": figures["latency_cpu_ms_per_article"],
         "worker_peak_rss_mb": round(sampler.peak / 2**20, 1),
         "ner_tokens_per_s": round(figures["ner_tokens_per_s"]),
         "produce_per_s": round(figures["produce_per_s"], 1),

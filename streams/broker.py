@@ -115,6 +115,11 @@ class EmbeddedBroker:
         return f"kafka://{self.bootstrap}"
 
     @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs, for measuring what it costs."""
+        return self._process.pid if self.running else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

@@ -139,6 +139,14 @@ async def test_seeds_flow_through_every_topic(broker, start_worker):
     metrics = httpx.get(f"{worker.url}/metrics", timeout=10).text
     assert 'newsstreams_deadletters_total{stage="parse"} 1.0' in metrics
     assert "newsstreams_windows_closed_total" in metrics
+    # Each stage's own CPU is counted, so an operator can see where a worker's time goes.
+    stage_cpu = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                 if line.startswith("newsstreams_stage_cpu_seconds_total{")}
+    assert set(stage_cpu) == {"parse", "enrich", "route", "aggregate"}
+    assert all(seconds > 0 for seconds in stage_cpu.values()), stage_cpu
+    process_cpu = next(float(line.split()[1]) for line in metrics.splitlines()
+                       if line.startswith("process_cpu_seconds_total "))
+    assert process_cpu > sum(stage_cpu.values())
 
 
 async def test_bad_messages_at_every_stage_are_dead_lettered(broker, start_worker):

@@ -53,7 +53,8 @@ async def _count_partition(partition: int, events: list) -> None:
     previous = latest = stream_time.get(part_key)
     for event in events:
         try:
-            mentions = read_mention_batch(decode_json(event.value))
+            with metrics.stage_cpu("aggregate"):
+                mentions = read_mention_batch(decode_json(event.value))
         except Exception as exc:
             await send_dead_letter(event, "aggregate", f"bad mention batch: {type(exc).__name__}: {exc}", exc)
             continue
@@ -62,10 +63,11 @@ async def _count_partition(partition: int, events: list) -> None:
         except Exception as exc:  # keep counting the next batches whatever this one did
             log.exception("aggregate failed")
             await send_dead_letter(event, "aggregate", f"{type(exc).__name__}: {exc}", exc)
-    write_tables_for(events[-1])
-    counts.flush()
-    if latest is not None and latest != previous:
-        stream_time[part_key] = latest
+    with metrics.stage_cpu("aggregate"):
+        write_tables_for(events[-1])
+        counts.flush()
+        if latest is not None and latest != previous:
+            stream_time[part_key] = latest
 
 
 async def _count(event, mentions: list[dict], partition: int, counts: WriteBack,
@@ -73,16 +75,17 @@ async def _count(event, mentions: list[dict], partition: int, counts: WriteBack,
     """Count one message's mentions; returns the partition's stream time after it."""
     watermark = None if previous is None else previous - settings.grace
     late = []
-    for mention in mentions:
-        metrics.MENTION_RECORDS.inc()
-        result = count_mention(counts, mention, WINDOW_SPECS, watermark, partition)
-        metrics.MENTIONS.inc(1 if result.counted else 0)
-        if result.repeated:
-            metrics.REPEATED.inc()
-        if result.late:
-            metrics.LATE.inc()
-            counted = f" (counted in {', '.join(result.counted)})" if result.counted else ""
-            late.append(f"{', '.join(result.late)}{counted}")
+    with metrics.stage_cpu("aggregate"):
+        for mention in mentions:
+            metrics.MENTION_RECORDS.inc()
+            result = count_mention(counts, mention, WINDOW_SPECS, watermark, partition)
+            metrics.MENTIONS.inc(1 if result.counted else 0)
+            if result.repeated:
+                metrics.REPEATED.inc()
+            if result.late:
+                metrics.LATE.inc()
+                counted = f" (counted in {', '.join(result.counted)})" if result.counted else ""
+                late.append(f"{', '.join(result.late)}{counted}")
     if late:
         await send_dead_letter(
             event, "aggregate", f"late: windows had closed (watermark {watermark}): {'; '.join(late)}",
@@ -94,11 +97,13 @@ async def _count(event, mentions: list[dict], partition: int, counts: WriteBack,
     metrics.WATERMARK.labels(str(partition)).set(new_watermark)
     old_watermark = None if previous is None else previous - settings.grace
     if window_may_end(old_watermark, new_watermark, WINDOW_SPECS):
-        write_tables_for(event)
-        counts.flush()
-        finals = close_windows(
-            window_counts, WINDOW_SPECS, partition=partition, watermark=new_watermark, keep_windows=RETENTION_WINDOWS,
-        )
+        with metrics.stage_cpu("aggregate"):
+            write_tables_for(event)
+            counts.flush()
+            finals = close_windows(
+                window_counts, WINDOW_SPECS, partition=partition, watermark=new_watermark,
+                keep_windows=RETENTION_WINDOWS,
+            )
         for final in finals:
             await trending_topic.send(key=final["entity_id"].encode(), value=orjson.dumps(final))
             metrics.WINDOWS_CLOSED.labels(final["window"]).inc()

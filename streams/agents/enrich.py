@@ -16,12 +16,13 @@ from .common import PIPELINE, decode_json, log, send_dead_letter, send_or_dead_l
 async def enrich_agent(stream):
     async for event in stream.events():
         try:
-            enriched = PIPELINE.enrich(decode_json(event.value))
+            with metrics.stage_cpu("enrich"):
+                enriched = PIPELINE.enrich(decode_json(event.value))
+                value = orjson.dumps(enriched)
         except Exception as exc:
             log.exception("enrich failed")
             await send_dead_letter(event, "enrich", f"{type(exc).__name__}: {exc}", exc)
             continue
-        value = orjson.dumps(enriched)
         if not await send_or_dead_letter(enriched_topic, key=enriched["id"].encode(), value=value,
                                          event=event, stage="enrich"):
             continue

@@ -31,9 +31,12 @@ async def parse_agent(stream):
     async for event in stream.events():
         seen += 1
         if seen % FORGET_EVERY == 0:
-            near_duplicate_index.forget_before(time.time() - DEDUPE_MEMORY_SECONDS)
+            with metrics.stage_cpu("parse"):
+                near_duplicate_index.forget_before(time.time() - DEDUPE_MEMORY_SECONDS)
         try:
-            articles = PIPELINE.parse(event.value, _arrival_time(event), dedupe_index=near_duplicate_index)
+            with metrics.stage_cpu("parse"):
+                articles = PIPELINE.parse(event.value, _arrival_time(event), dedupe_index=near_duplicate_index)
+                outputs = [(article["id"].encode(), orjson.dumps(article)) for article in articles]
         except RejectedArticle as exc:
             await send_dead_letter(event, "parse", exc.reason, exc)
             continue
@@ -41,7 +44,6 @@ async def parse_agent(stream):
             log.exception("parse failed")
             await send_dead_letter(event, "parse", f"unexpected error: {exc}", exc)
             continue
-        for article in articles:
-            if await send_or_dead_letter(parsed_topic, key=article["id"].encode(), value=orjson.dumps(article),
-                                         event=event, stage="parse"):
+        for key, value in outputs:
+            if await send_or_dead_letter(parsed_topic, key=key, value=value, event=event, stage="parse"):
                 metrics.ARTICLES.labels("parse").inc()

@@ -29,8 +29,11 @@ async def route_agent(stream):
         mentions: list[dict] = []
         for event in events:
             mentions += await _route(event)
-        for partition, batch in mention_batches(mentions, settings.partitions):
-            await mentions_topic.send(value=orjson.dumps(batch), partition=partition)
+        with metrics.stage_cpu("route"):
+            outgoing = [(partition, orjson.dumps(batch))
+                        for partition, batch in mention_batches(mentions, settings.partitions)]
+        for partition, value in outgoing:
+            await mentions_topic.send(value=value, partition=partition)
         for event in events:
             await stream.ack(event)
 
@@ -38,7 +41,8 @@ async def route_agent(stream):
 async def _route(event) -> list[dict]:
     """Send one article to its category topics; returns its mention records."""
     try:
-        article = decode_json(event.value)
+        with metrics.stage_cpu("route"):
+            article = decode_json(event.value)
     except Exception as exc:
         await send_dead_letter(event, "route", f"{type(exc).__name__}: {exc}", exc)
         return []
@@ -51,7 +55,8 @@ async def _route(event) -> list[dict]:
             await category_topic(category).send(key=event.key, value=event.value)
             metrics.ROUTED.labels(category).inc()
     try:
-        return mentions_of(article)
+        with metrics.stage_cpu("route"):
+            return mentions_of(article)
     except Exception as exc:
         log.exception("mentions failed")
         await send_dead_letter(event, "mentions", f"{type(exc).__name__}: {exc}", exc)
