@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from .settings import parse_duration, pin_library_log_levels
+from .settings import SettingsError, parse_duration, pin_library_log_levels
 
 
 class UsageError(Exception):
@@ -520,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except UsageError as exc:
+    except (UsageError, SettingsError) as exc:
         print(f"newsstreams {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -14,6 +14,10 @@ DEFAULT_APP_ID = "newsstreams"
 DEFAULT_PARTITIONS = 4
 
 
+class SettingsError(ValueError):
+    """An environment variable the worker cannot run with; the message names it."""
+
+
 def _int_env(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -21,10 +25,20 @@ def _int_env(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _positive_int_env(name: str, default: int) -> int:
+    value = _int_env(name, default)
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1, got {value}")
+    return value
+    return value
 
 
 DEFAULT_WINDOWS = "5m,1h,1d,1h/5m"
+# About 2.7 KB of worker memory each (sketch and lookup): 130 MB at most.
+DEFAULT_DEDUPE_CAPACITY = 50_000
 
 
 def parse_windows(text: str) -> tuple[tuple[int, int], ...]:
@@ -54,7 +68,14 @@ def _windows_env(name: str) -> tuple[tuple[int, int], ...]:
     try:
         return parse_windows(os.environ.get(name) or DEFAULT_WINDOWS)
     except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from exc
+        raise SettingsError(f"{name}: {exc}") from exc
+
+
+def _duration_env(name: str, default: str) -> int:
+    try:
+        return parse_duration(os.environ.get(name) or default)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from exc
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -83,7 +104,7 @@ PROCESSING_GUARANTEES = ("at_least_once", "exactly_once")
 def _guarantee_env(name: str) -> str:
     value = (os.environ.get(name) or PROCESSING_GUARANTEES[0]).strip().lower()
     if value not in PROCESSING_GUARANTEES:
-        raise ValueError(f"{name} must be one of {', '.join(PROCESSING_GUARANTEES)}, got {value!r}")
+        raise SettingsError(f"{name} must be one of {', '.join(PROCESSING_GUARANTEES)}, got {value!r}")
     return value
 
 
@@ -105,6 +126,8 @@ class Settings:
     processing_guarantee: str = PROCESSING_GUARANTEES[0]
     """`exactly_once` needs broker transactions (Kafka has them, Tansu does not). Counts are
     effectively once either way: counting is idempotent per article and window."""
+    dedupe_capacity: int = DEFAULT_DEDUPE_CAPACITY
+    """Most original articles remembered for near-duplicate detection; the oldest go first."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -121,9 +144,10 @@ class Settings:
             data_dir=os.environ.get("NEWSSTREAMS_DATA_DIR", ".newsstreams-data"),
             windows=_windows_env("NEWSSTREAMS_WINDOWS"),
             web_url=os.environ.get("NEWSSTREAMS_WEB_URL") or None,
-            grace=parse_duration(os.environ.get("NEWSSTREAMS_GRACE", "10m")),
+            grace=_duration_env("NEWSSTREAMS_GRACE", "10m"),
             routing_rules=os.environ.get("NEWSSTREAMS_ROUTING_RULES") or None,
             processing_guarantee=_guarantee_env("NEWSSTREAMS_PROCESSING_GUARANTEE"),
+            dedupe_capacity=_positive_int_env("NEWSSTREAMS_DEDUPE_CAPACITY", DEFAULT_DEDUPE_CAPACITY),
         )
 
 
@@ -174,4 +198,5 @@ ENVIRONMENT_VARIABLES = (
     "NEWSSTREAMS_GRACE",
     "NEWSSTREAMS_ROUTING_RULES",
     "NEWSSTREAMS_PROCESSING_GUARANTEE",
+    "NEWSSTREAMS_DEDUPE_CAPACITY",
 )

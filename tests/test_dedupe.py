@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from streams.ingest.sources import iter_raw_articles
 from streams.pipeline import Pipeline, mentions_of
-from streams.text.dedupe import SketchIndex, check_and_remember, similarity, sketch
+from streams.text.dedupe import (
+    SKETCH_SIZE, SketchIndex, check_and_remember, decode_sketch, encode_sketch, similarity, sketch,
+)
 
 from .conftest import SEEDS
 
@@ -75,6 +77,37 @@ def test_forgetting_bounds_the_index():
     assert index.sketches == {} and "a-1" not in index
     # Forgotten means a later copy is treated as an original again.
     assert check_and_remember(index, "a-2", body, now=300.0).duplicate_of is None
+
+
+def test_beyond_its_capacity_the_oldest_originals_are_forgotten():
+    """Memory stays bounded at any input rate: the newest originals are the ones kept."""
+    index = SketchIndex()
+    check_and_remember(index, "old", lead_body(0), now=1.0)
+    check_and_remember(index, "new", lead_body(1), now=2.0)
+    assert index.forget_oldest(keep=5) == 0
+    assert index.forget_oldest(keep=1) == 1
+    assert sorted(index.sketches) == ["s:new"]
+    # The forgotten original no longer claims its copies; the kept one still does.
+    assert check_and_remember(index, "old-copy", syndicated_copy(seed_raw(0))["body"], now=3.0).duplicate_of is None
+    copy_of_new = lead_body(1).replace("\n\n", "\n\nعاجل\n\n", 1)
+    assert check_and_remember(index, "new-copy", copy_of_new, now=4.0).duplicate_of == "new"
+
+
+def test_a_sketch_is_stored_compactly_and_read_back_exactly():
+    own = sketch(lead_body(0))
+    index = SketchIndex()
+    check_and_remember(index, "a-1", lead_body(0), now=1.0)
+    stored = index.sketches["s:a-1"]["sketch"]
+    assert isinstance(stored, str) and len(stored) == 16 * SKETCH_SIZE
+    assert decode_sketch(stored) == own == index.sketch_of("a-1")
+    assert decode_sketch(encode_sketch([0, 2**64 - 1])) == (0, 2**64 - 1)
+    # Records written before sketches were stored as hex still count.
+    assert decode_sketch(list(own)) == own
+    # A damaged record is left out of the lookup, never fatal.
+    for damaged in ("zz", "abc", ["x"], None, 5):
+        assert decode_sketch(damaged) is None
+        index.apply("s:damaged", {"sketch": damaged, "ts": 0.0})
+        assert "damaged" not in index.candidates(own)
 
 
 def test_short_texts_are_never_duplicates():

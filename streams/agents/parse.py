@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import orjson
 
 from .. import metrics
-from ..app import app, near_duplicate_index, parsed_topic, raw_topic
+from ..app import app, near_duplicate_index, parsed_topic, raw_topic, settings
 from ..pipeline import RejectedArticle
 from .common import PIPELINE, log, send_dead_letter, send_or_dead_letter
 
@@ -20,7 +20,8 @@ def _arrival_time(event) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-# Fingerprints older than this (in ingestion time) are forgotten.
+# Fingerprints older than this (in ingestion time) are forgotten, and beyond
+# NEWSSTREAMS_DEDUPE_CAPACITY of them the oldest are, checked every FORGET_EVERY articles.
 DEDUPE_MEMORY_SECONDS = 3 * 86400
 FORGET_EVERY = 1000
 
@@ -33,6 +34,7 @@ async def parse_agent(stream):
         if seen % FORGET_EVERY == 0:
             with metrics.stage_cpu("parse"):
                 near_duplicate_index.forget_before(time.time() - DEDUPE_MEMORY_SECONDS)
+                near_duplicate_index.forget_oldest(settings.dedupe_capacity)
         try:
             with metrics.stage_cpu("parse"):
                 articles = PIPELINE.parse(event.value, _arrival_time(event), dedupe_index=near_duplicate_index)

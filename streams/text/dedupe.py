@@ -11,12 +11,15 @@ for a 1,700-character page.
 What is stored is one record per original article, its sketch, in any mutable
 mapping (a Faust global table in the worker, whose changelog thus carries one
 record per article, not one per lookup hash). The lookup is derived from those
-records and kept in memory beside them.
+records and kept in memory beside them. Both are kept small (a sketch as hex,
+the lookup naming each article once), and the oldest records are forgotten
+beyond a fixed number, so memory stays bounded whatever the input rate.
 """
 
 from __future__ import annotations
 
 import re
+import struct
 import zlib
 from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -62,6 +65,26 @@ def similarity(first: Sequence[int], second: Sequence[int]) -> float:
 SKETCH_PREFIX = "s:"
 
 
+def encode_sketch(values: Sequence[int]) -> str:
+    """A sketch as stored: 16 hex digits per hash, a third of the memory of a list of ints."""
+    return struct.pack(f">{len(values)}Q", *values).hex()
+
+
+def decode_sketch(stored) -> tuple[int, ...] | None:
+    """The hashes of a stored sketch (hex, or a list of ints as records of an older layout have it)."""
+    if isinstance(stored, str):
+        try:
+            raw = bytes.fromhex(stored)
+        except ValueError:
+            return None
+        if len(raw) % 8:
+            return None
+        return struct.unpack(f">{len(raw) // 8}Q", raw)
+    if isinstance(stored, list) and all(isinstance(value, int) for value in stored):
+        return tuple(stored)
+    return None
+
+
 class SketchIndex:
     """Remembered sketches, and the lookup from their smallest hashes to the first article having each.
 
@@ -75,15 +98,15 @@ class SketchIndex:
     def __init__(self, sketches: MutableMapping[str, dict] | None = None, *,
                  rebuild: bool = True, reports_changes: bool = False):
         self.sketches: MutableMapping[str, dict] = {} if sketches is None else sketches
-        self._first: dict[int, tuple[float, str]] = {}
-        self._hashes: dict[str, tuple[int, ...]] = {}
+        self._first: dict[int, str] = {}
+        self._indexed: dict[str, tuple[float, tuple[int, ...]]] = {}  # article id -> (ts, lookup hashes)
         self._apply_own_writes = not reports_changes
         if rebuild:
             self.rebuild()
 
     def rebuild(self) -> None:
         self._first.clear()
-        self._hashes.clear()
+        self._indexed.clear()
         for key, entry in list(self.sketches.items()):
             self.apply(key, entry)
 
@@ -93,38 +116,39 @@ class SketchIndex:
             return
         article_id = key[len(SKETCH_PREFIX):]
         self._unindex(article_id)
-        if not isinstance(entry, dict) or not isinstance(entry.get("sketch"), list):
+        values = decode_sketch(entry.get("sketch")) if isinstance(entry, dict) else None
+        if not values:
             return
         ts = float(entry.get("ts") or 0.0)
-        hashes = tuple(entry["sketch"][:LOOKUP_SIZE])
-        self._hashes[article_id] = hashes
+        hashes = values[:LOOKUP_SIZE]
+        self._indexed[article_id] = (ts, hashes)
         for value in hashes:
             first = self._first.get(value)
             # Strictly earlier only: among articles remembered at the same moment
             # the one seen first keeps the hash, as arrival order had it.
-            if first is None or ts < first[0]:
-                self._first[value] = (ts, article_id)
+            if first is None or ts < self._indexed[first][0]:
+                self._first[value] = article_id
 
     def _unindex(self, article_id: str) -> None:
-        for value in self._hashes.pop(article_id, ()):
-            first = self._first.get(value)
-            if first is not None and first[1] == article_id:
+        _ts, hashes = self._indexed.pop(article_id, (0.0, ()))
+        for value in hashes:
+            if self._first.get(value) == article_id:
                 del self._first[value]
 
     def candidates(self, hashes: Iterable[int]) -> list[str]:
         """Articles found by these hashes, each once, in the order of the hashes."""
         found = (self._first.get(value) for value in hashes)
-        return list(dict.fromkeys(first[1] for first in found if first is not None))
+        return list(dict.fromkeys(first for first in found if first is not None))
 
-    def sketch_of(self, article_id: str) -> list[int] | None:
+    def sketch_of(self, article_id: str) -> tuple[int, ...] | None:
         entry = self.sketches.get(SKETCH_PREFIX + article_id)
-        return entry["sketch"] if entry else None
+        return decode_sketch(entry.get("sketch")) if isinstance(entry, dict) else None
 
     def __contains__(self, article_id: str) -> bool:
         return SKETCH_PREFIX + article_id in self.sketches
 
     def remember(self, article_id: str, own: tuple[int, ...], now: float) -> None:
-        entry = {"sketch": list(own), "ts": now}
+        entry = {"sketch": encode_sketch(own), "ts": now}
         self.sketches[SKETCH_PREFIX + article_id] = entry
         if self._apply_own_writes:
             self.apply(SKETCH_PREFIX + article_id, entry)
@@ -132,11 +156,22 @@ class SketchIndex:
     def forget_before(self, cutoff: float) -> int:
         """Drop everything remembered before `cutoff`; returns how many records went."""
         stale = [key for key, entry in list(self.sketches.items()) if entry and entry.get("ts", cutoff) < cutoff]
-        for key in stale:
+        return self._forget(stale)
+
+    def forget_oldest(self, keep: int) -> int:
+        """Drop the oldest records beyond the newest `keep`, so memory stays bounded at any input rate."""
+        excess = len(self.sketches) - keep
+        if excess <= 0:
+            return 0
+        by_age = sorted((entry.get("ts", 0.0) if entry else 0.0, key) for key, entry in list(self.sketches.items()))
+        return self._forget([key for _ts, key in by_age[:excess]])
+
+    def _forget(self, keys: list[str]) -> int:
+        for key in keys:
             del self.sketches[key]
             if self._apply_own_writes:
                 self.apply(key, None)
-        return len(stale)
+        return len(keys)
 
 
 @dataclass(frozen=True, slots=True)
