@@ -33,7 +33,6 @@ def _positive_int_env(name: str, default: int) -> int:
     if value < 1:
         raise SettingsError(f"{name} must be at least 1, got {value}")
     return value
-    return value
 
 
 DEFAULT_WINDOWS = "5m,1h,1d,1h/5m"
