@@ -81,8 +81,10 @@ def bootstrap_servers(broker_url: str) -> str:
 def _start_worker(args, *, demo_paths: list[Path] | None = None) -> int:
     if getattr(args, "web_port", None):
         os.environ["NEWSSTREAMS_WEB_PORT"] = str(args.web_port)
+    from .agents.common import PIPELINE
     from .worker import app
 
+    PIPELINE.warm()
     _create_topics()
     if demo_paths:
         from .demo import register_demo

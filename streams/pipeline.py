@@ -83,6 +83,18 @@ class Pipeline:
     def process(self, payload: bytes, ingested_at: str | None = None) -> list[dict]:
         return [self.enrich(parsed) for parsed in self.parse(payload, ingested_at)]
 
+    def warm(self) -> None:
+        """Loads the tagger, knowledge base, rules and language model now.
+
+        Otherwise the first article waits about a second for them, and that
+        second is charged to whichever stage happens to load each one.
+        """
+        from .text.language import detect_language
+
+        self.extractor.extract("زار الرئيس موسكو")
+        self.rules()
+        detect_language("مقال قصير لتحميل نموذج اللغة")
+
 
 MAX_FUTURE_SECONDS = 86400
 """A publication time further ahead of ingestion than this is a wrong clock upstream. Taken

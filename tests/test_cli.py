@@ -127,3 +127,21 @@ def test_produce_then_consume_on_the_embedded_broker(broker):
     for raw in raws:
         assert validation_errors(raw, "raw_article/1") == []
         assert raw["body"].startswith("التقى الرئيس الروسي فلاديمير بوتين")
+
+
+def test_a_worker_loads_its_models_before_the_first_article():
+    """Loaded lazily, the models would make the first article wait and be charged to one stage's CPU."""
+    script = (
+        "from streams.entities.extract import EntityExtractor\n"
+        "from streams.pipeline import Pipeline\n"
+        "from streams.text import language\n"
+        "pipeline = Pipeline()\n"
+        "assert language._identifier is None and EntityExtractor.default.cache_info().currsize == 0\n"
+        "pipeline.warm()\n"
+        "assert language._identifier is not None and EntityExtractor.default.cache_info().currsize == 1\n"
+        "assert pipeline.rules().category_ids\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    source = (ROOT / "streams" / "cli.py").read_text()
+    assert source.index("PIPELINE.warm()") < source.index("app.main()")
