@@ -16,7 +16,7 @@ from .fetch_wait import fetch_with_short_waits
 from .observed_table import ObservedGlobalTable
 from .settings import FAUST_BROKER_OPTIONS, Settings
 from .text.dedupe import SketchIndex
-from .trending.windows import WindowSpec
+from .trending.windows import WindowIndex, WindowSpec
 from .uncommitted_start import read_uncommitted_partitions_from_their_reset_point
 
 settings = Settings.from_env()
@@ -81,7 +81,7 @@ def declared_topics(category_ids=()) -> dict[str, tuple[int, dict]]:
     names = [topics.RAW, topics.PARSED, topics.ENRICHED, topics.MENTIONS, topics.TRENDING, topics.DEADLETTER]
     names += [topics.category_topic(c) for c in category_ids]
     declared = {name: (partitions, {}) for name in names}
-    for table in (window_counts, stream_time):
+    for table in (window_counts, window_progress):
         declared[table.changelog_topic.get_topic_name()] = (partitions, compacted)
     declared[near_duplicates.changelog_topic.get_topic_name()] = (1, compacted)
     declared[topics.KB] = (1, compacted)
@@ -89,7 +89,7 @@ def declared_topics(category_ids=()) -> dict[str, tuple[int, dict]]:
     return declared
 
 
-WINDOW_SPECS: tuple[WindowSpec, ...] = tuple(WindowSpec(size, step) for size, step in settings.windows)
+WINDOW_SPECS: tuple[WindowSpec, ...] = settings.windows
 
 # Per (window, start, entity): counts and the article ids already counted.
 window_counts = app.Table(
@@ -116,8 +116,17 @@ async def _rebuild_near_duplicate_lookup() -> None:
     near_duplicate_index.rebuild()
 
 
-# Per mentions partition: the largest event time seen, i.e. stream time.
-stream_time = app.Table(
-    "stream-time", default=None, key_type=str, value_type=float,
-    help="Largest event time seen per partition of entities.mentions",
+# Per mentions partition: the progress of every upstream channel and the
+# watermark the partition's windows were last advanced to (see trending/progress.py).
+window_progress = app.Table(
+    "window-progress", default=None, key_type=str,
+    help="Upstream progress and window watermark per partition of entities.mentions",
 )
+# Which table keys hold which partition's panes and closed windows, by start:
+# closing reads only what it closes. Rebuilt whenever the table is recovered.
+window_index = WindowIndex()
+
+
+@window_counts.on_recover
+async def _rebuild_window_index() -> None:
+    window_index.rebuild(window_counts)

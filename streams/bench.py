@@ -467,10 +467,10 @@ def cost_by_size(samples: int = 40) -> list[dict]:
     """
     from .pipeline import Pipeline, mentions_of
     from .settings import DEFAULT_WINDOWS, parse_windows
-    from .trending.windows import WindowSpec, count_mention
+    from .trending.windows import count_mention
 
     pipeline = Pipeline()
-    specs = [WindowSpec(size, step) for size, step in parse_windows(DEFAULT_WINDOWS)]
+    specs = parse_windows(DEFAULT_WINDOWS)
     pipeline.process(seed_like_articles(1, prefix="warm")[0])
     rows = []
     for size in SCALING_SENTENCES:

@@ -17,7 +17,7 @@ SCHEMA_FILES = {
     "enriched_article/1": "enriched_article.schema.json",
     "mention/1": "mention.schema.json",
     "mention_batch/1": "mention_batch.schema.json",
-    "trending_window/1": "trending_window.schema.json",
+    "trending_window/2": "trending_window.schema.json",
     "dead_letter/1": "dead_letter.schema.json",
     "kb_entity/1": "kb_entity.schema.json",
 }

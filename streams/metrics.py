@@ -19,11 +19,15 @@ MENTION_RECORDS = Counter(
     registry=REGISTRY,
 )
 MENTIONS = Counter("newsstreams_mentions_counted_total", "Entity mentions counted into windows", registry=REGISTRY)
-LATE = Counter("newsstreams_mentions_late_total", "Mentions that arrived after their window closed", registry=REGISTRY)
+LATE = Counter("newsstreams_mentions_late_total", "Mention records too late for at least one window (past its allowed lateness)", registry=REGISTRY)
 REPEATED = Counter("newsstreams_mentions_repeated_total", "Mentions ignored because the article was already counted", registry=REGISTRY)
 WINDOWS_CLOSED = Counter("newsstreams_windows_closed_total", "Windows closed and published", ["window"], registry=REGISTRY)
+WINDOWS_REVISED = Counter(
+    "newsstreams_windows_revised_total", "Closed windows published again because late mentions changed them",
+    ["window"], registry=REGISTRY,
+)
 KB_UPDATES = Counter("newsstreams_kb_updates_total", "Knowledge-base records applied from entities.kb", registry=REGISTRY)
-WATERMARK = Gauge("newsstreams_watermark_seconds", "Event-time watermark per mentions partition", ["partition"], registry=REGISTRY)
+WATERMARK = Gauge("newsstreams_watermark_seconds", "Event-time watermark (slowest input less grace) per mentions partition", ["partition"], registry=REGISTRY)
 LATENCY = Histogram(
     "newsstreams_enrich_latency_seconds", "From arrival on articles.raw to enriched",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY,

@@ -9,6 +9,8 @@ import logging
 import os
 from dataclasses import dataclass
 
+from .trending.windows import WindowSpec
+
 DEFAULT_WEB_PORT = 6066
 DEFAULT_APP_ID = "newsstreams"
 DEFAULT_PARTITIONS = 4
@@ -40,22 +42,36 @@ DEFAULT_WINDOWS = "5m,1h,1d,1h/5m"
 DEFAULT_DEDUPE_CAPACITY = 50_000
 
 
-def parse_windows(text: str) -> tuple[tuple[int, int], ...]:
-    """`5m,1h,1h/5m` -> ((300, 300), (3600, 3600), (3600, 300)): size and step in seconds.
+def parse_windows(text: str) -> tuple[WindowSpec, ...]:
+    """`5m, 1h late=30m, 1d late=6h keep=30d, 1h/5m` -> one WindowSpec each.
 
-    `SIZE/STEP` is a hopping window; a plain size is a tumbling one.
+    `SIZE/STEP` is a hopping window; a plain size is a tumbling one. `late=`
+    is how long after its end a closed window still takes late articles (and
+    is published again with the next revision); `keep=` how long after its
+    end a closed window stays queryable. Both are event time; left out, they
+    default to the window's size (at most 6 h) and to 168 of its steps (from
+    1 day to 30 days).
     """
     windows = []
     for part in text.split(","):
-        part = part.strip()
-        if not part:
+        words = part.split()
+        if not words:
             continue
-        size_text, _, step_text = part.partition("/")
+        size_text, _, step_text = words[0].partition("/")
         size = parse_duration(size_text)
         step = parse_duration(step_text) if step_text else size
         if step > size or size % step:
-            raise ValueError(f"window {part!r}: the step must divide the size")
-        windows.append((size, step))
+            raise ValueError(f"window {part.strip()!r}: the step must divide the size")
+        options = {}
+        for word in words[1:]:
+            option, sep, value = word.partition("=")
+            if not sep or option not in ("late", "keep") or option in options:
+                raise ValueError(f"window {part.strip()!r}: expected late=DURATION or keep=DURATION, got {word!r}")
+            options[option] = 0 if option == "late" and value.strip() in ("0", "0s") else parse_duration(value)
+        spec = WindowSpec(size, step, lateness=options.get("late"), keep=options.get("keep"))
+        if spec.keep < spec.lateness:
+            raise ValueError(f"window {part.strip()!r}: keep= must be at least late=")
+        windows.append(spec)
     if not windows:
         raise ValueError("no window given")
     if len(set(windows)) != len(windows):
@@ -63,7 +79,7 @@ def parse_windows(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(windows)
 
 
-def _windows_env(name: str) -> tuple[tuple[int, int], ...]:
+def _windows_env(name: str) -> tuple[WindowSpec, ...]:
     try:
         return parse_windows(os.environ.get(name) or DEFAULT_WINDOWS)
     except ValueError as exc:
@@ -117,7 +133,7 @@ class Settings:
     partitions: int = DEFAULT_PARTITIONS
     store: str = "memory://"
     data_dir: str = ".newsstreams-data"
-    windows: tuple[tuple[int, int], ...] = parse_windows(DEFAULT_WINDOWS)
+    windows: tuple[WindowSpec, ...] = parse_windows(DEFAULT_WINDOWS)
     web_url: str | None = None
     """The URL other workers reach this one at (defaults to http://web_host:web_port)."""
     grace: int = 600
@@ -127,6 +143,8 @@ class Settings:
     effectively once either way: counting is idempotent per article and window."""
     dedupe_capacity: int = DEFAULT_DEDUPE_CAPACITY
     """Most original articles remembered for near-duplicate detection; the oldest go first."""
+    idle_after: int = 30
+    """An `articles.raw` partition caught up (no lag) for this long stops holding windows open."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -147,6 +165,7 @@ class Settings:
             routing_rules=os.environ.get("NEWSSTREAMS_ROUTING_RULES") or None,
             processing_guarantee=_guarantee_env("NEWSSTREAMS_PROCESSING_GUARANTEE"),
             dedupe_capacity=_positive_int_env("NEWSSTREAMS_DEDUPE_CAPACITY", DEFAULT_DEDUPE_CAPACITY),
+            idle_after=_duration_env("NEWSSTREAMS_IDLE_AFTER", "30s"),
         )
 
 
@@ -198,4 +217,5 @@ ENVIRONMENT_VARIABLES = (
     "NEWSSTREAMS_ROUTING_RULES",
     "NEWSSTREAMS_PROCESSING_GUARANTEE",
     "NEWSSTREAMS_DEDUPE_CAPACITY",
+    "NEWSSTREAMS_IDLE_AFTER",
 )

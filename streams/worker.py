@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .agents import aggregate, enrich, kb_sync, parse, route, rules_sync  # noqa: F401  (registers agents)
+from .agents import aggregate, enrich, kb_sync, parse, progress, route, rules_sync  # noqa: F401  (registers agents and timers)
 from .app import app
 from .web import views  # noqa: F401  (registers pages)
 

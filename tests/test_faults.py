@@ -23,7 +23,7 @@ import pytest
 from streams import topics
 from streams.pipeline import Pipeline, mentions_of
 from streams.settings import parse_windows
-from streams.trending.windows import WindowSpec, brute_force_counts
+from streams.trending.windows import brute_force_counts
 
 from .conftest import WorkerProcess, consume, produce, values
 
@@ -36,7 +36,7 @@ SPACING = timedelta(seconds=10)
 BASE = datetime(2026, 11, 20, 0, 0, tzinfo=timezone.utc)
 WINDOWS = "5m,1h,1h/30m"
 """Fewer windows than the default keep the table small; tumbling and hopping are both there."""
-SPECS = tuple(WindowSpec(size, step) for size, step in parse_windows(WINDOWS))
+SPECS = parse_windows(WINDOWS)
 GRACE = "1m"
 GRACE_SECONDS = 60
 

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from streams.contracts import validation_errors
 from streams.trending.query import find_spec, timeline, top_trending
 from streams.trending.score import trending_score
-from streams.trending.windows import WindowSpec, brute_force_counts, close_windows, count_mention, window_entries, window_may_end
+from streams.trending.windows import (
+    WindowIndex,
+    WindowSpec,
+    advance_windows,
+    brute_force_counts,
+    count_mention,
+    window_entries,
+    window_key,
+)
 from streams.trending.write_back import WriteBack
 
 SPECS = (WindowSpec(300), WindowSpec(3600), WindowSpec(3600, 300))
@@ -23,22 +31,37 @@ def mention(entity: str, article: str, ts: float, count: int = 1, kind: str = "P
             "source": "src-" + article[-1], "mentions": count, "event_ts": ts}
 
 
-def run_stream(mentions, specs=SPECS, grace=GRACE, store=None, keep_windows=10**6):
-    """Feed mentions in order, closing windows as stream time advances, like the agent."""
+def run_stream(mentions, specs=SPECS, grace=GRACE, store=None):
+    """Feed mentions in order as the aggregate agent does with one input: the watermark
+    follows the largest event time less grace; windows advance after every mention."""
     store = {} if store is None else store
+    index = WindowIndex()
     finals, late = [], []
-    stream_time = None
+    high = watermark = None
     for m in mentions:
-        watermark = None if stream_time is None else stream_time - grace
-        result = count_mention(store, m, specs, watermark)
+        result = count_mention(store, m, specs, watermark, 0, index)
         late.extend(result.late)
-        if stream_time is None or m["event_ts"] > stream_time:
-            previous = watermark
-            stream_time = m["event_ts"]
-            if window_may_end(previous, stream_time - grace, specs):
-                finals += close_windows(store, specs, partition=0, watermark=stream_time - grace,
-                                        keep_windows=keep_windows)
+        high = m["event_ts"] if high is None else max(high, m["event_ts"])
+        new = high - grace if watermark is None else max(watermark, high - grace)
+        if result.revised or new != watermark:
+            finals += advance_windows(store, specs, partition=0, previous=watermark, watermark=new,
+                                      index=index, revised=result.revised)
+            watermark = new
     return store, finals, late
+
+
+def latest_revisions(finals) -> dict[str, dict]:
+    """What a consumer of trending.entities ends with: the highest revision of each window."""
+    latest = {}
+    for final in finals:
+        key = window_key_of(final)
+        if key not in latest or final["revision"] > latest[key]["revision"]:
+            latest[key] = final
+    return latest
+
+
+def window_key_of(final) -> str:
+    return f"{final['window']}|{final['start_ts']}|{final['entity_id']}"
 
 
 def test_window_starts_cover_the_timestamp():
@@ -71,8 +94,9 @@ def test_closed_windows_equal_brute_force_under_reordering(events, rnd):
     flush = mention("per:z", "flush", 10**6)
     store, finals, late = run_stream(shuffled + [flush])
     assert late == []
+    assert all(f["revision"] == 0 for f in finals), "nothing was late, so nothing is revised"
     expected = brute_force_counts(ordered, SPECS)
-    closed = {f"{f['window']}|{f['start_ts']}|{f['entity_id']}": f for f in finals}
+    closed = latest_revisions(finals)
     assert set(closed) == set(expected)
     for key, final in closed.items():
         assert final["mentions"] == expected[key]["mentions"]
@@ -97,21 +121,23 @@ class WriteCountingStore(dict):
 
 
 def run_stream_in_batches(mentions, size, specs=SPECS, grace=GRACE):
-    """`run_stream` as the aggregate agent does it: batches through a write-back overlay,
-    flushed before windows close (closing reads the table) and at the end of each batch."""
+    """`run_stream` as the aggregate agent does it: each batch counted through a write-back
+    overlay with the watermark it started with, then windows advanced and the overlay flushed."""
     store, finals, late = WriteCountingStore(), [], []
-    stream_time = None
+    index = WindowIndex()
+    high = watermark = None
     for first in range(0, len(mentions), size):
-        counts = WriteBack(store)
+        counts, revised = WriteBack(store), set()
         for m in mentions[first:first + size]:
-            watermark = None if stream_time is None else stream_time - grace
-            late.extend(count_mention(counts, m, specs, watermark).late)
-            if stream_time is None or m["event_ts"] > stream_time:
-                previous = watermark
-                stream_time = m["event_ts"]
-                if window_may_end(previous, stream_time - grace, specs):
-                    counts.flush()
-                    finals += close_windows(store, specs, partition=0, watermark=stream_time - grace, keep_windows=10**6)
+            result = count_mention(counts, m, specs, watermark, 0, index)
+            late.extend(result.late)
+            revised.update(result.revised)
+            high = m["event_ts"] if high is None else max(high, m["event_ts"])
+        new = high - grace if watermark is None else max(watermark, high - grace)
+        if revised or new != watermark:
+            finals += advance_windows(counts, specs, partition=0, previous=watermark, watermark=new,
+                                      index=index, revised=revised)
+            watermark = new
         counts.flush()
     return store, finals, late
 
@@ -124,16 +150,17 @@ def run_stream_in_batches(mentions, size, specs=SPECS, grace=GRACE):
     st.randoms(use_true_random=False),
 )
 def test_batched_counting_gives_the_same_windows_with_fewer_writes(events, size, rnd):
-    """However messages are batched, the windows and the table are those of one-by-one counting."""
+    """However messages are batched, within the grace period the windows are those of one-by-one counting."""
     mentions = [mention(e, f"art{i}", ts, n) for i, (e, ts, n) in enumerate(events)]
-    # Some redelivered, some late: the overlay must see its own pending writes.
+    # Some redelivered soon after (while their panes are kept): the overlay must see its own pending writes.
     mentions += [dict(m) for m in rnd.sample(mentions, len(mentions) // 4)]
-    rnd.shuffle(mentions)
+    mentions.sort(key=lambda m: m["event_ts"] + rnd.uniform(0, GRACE / 2))
     mentions.append(mention("per:z", "flush", 10**6))
     one_by_one = WriteCountingStore()
     store, finals, late = run_stream(mentions, store=one_by_one)
     batched, batched_finals, batched_late = run_stream_in_batches(mentions, size)
-    assert batched_finals == finals and batched_late == late
+    assert late == [] and batched_late == []
+    assert latest_revisions(batched_finals) == latest_revisions(finals)
     assert dict(batched) == dict(store)
     assert batched.writes <= one_by_one.writes
 
@@ -143,8 +170,7 @@ def test_a_busy_entity_is_written_once_per_batch():
     one_by_one = WriteCountingStore()
     run_stream(mentions, store=one_by_one)
     batched, _, _ = run_stream_in_batches(mentions, 50)
-    # One write per batch, and one more when the first mention starts stream time.
-    assert one_by_one.writes == 100 and batched.writes == 3
+    assert one_by_one.writes == 100 and batched.writes == 2
 
 
 def test_write_back_reads_its_own_changes_and_deletions():
@@ -160,30 +186,53 @@ def test_write_back_reads_its_own_changes_and_deletions():
     assert store == {"kept": 4, "new": 3}
 
 
-def test_late_mention_is_reported_not_counted():
+STRICT = tuple(WindowSpec(spec.size, spec.step, lateness=0) for spec in SPECS)
+
+
+def test_late_mention_past_its_lateness_is_reported_not_counted():
     store, finals, late = run_stream([
         mention("per:a", "a1", 1000), mention("per:a", "a2", 5000), mention("per:a", "late", 1100),
-    ])
+    ], specs=STRICT)
     assert any(key.startswith("5m|900|") for key in late)
     assert store["5m|900|per:a"]["mentions"] == 1
-    assert any(f["window"] == "5m" and f["start_ts"] == 900 for f in finals)
+    assert [f["revision"] for f in finals if f["window"] == "5m" and f["start_ts"] == 900] == [0]
+
+
+def test_late_mention_within_its_lateness_publishes_a_revision():
+    """The 5-minute window closed with one mention; a late article within 10 minutes corrects it."""
+    specs = (WindowSpec(300, lateness=600), WindowSpec(3600, lateness=0))
+    store, finals, late = run_stream([
+        mention("per:a", "a1", 1000), mention("per:a", "a2", 2000),  # watermark 1400: 5m@900 closes
+        mention("per:a", "late", 1100),
+        mention("per:a", "again", 1150, 2), mention("per:a", "late", 1100),  # a repeat changes nothing
+    ], specs=specs)
+    assert late == []
+    five = [(f["revision"], f["mentions"], f["articles"]) for f in finals if f["window"] == "5m" and f["start_ts"] == 900]
+    assert five == [(0, 1, 1), (1, 2, 2), (2, 4, 3)]
+    assert store["5m|900|per:a"]["revision"] == 2
+    assert all(validation_errors(f) == [] for f in finals)
+    # Past the lateness the same window takes nothing more.
+    _, more, late = run_stream([
+        mention("per:a", "a1", 1000), mention("per:a", "a2", 2500), mention("per:a", "too-late", 1100),
+    ], specs=specs)
+    assert "5m|900|per:a" in late and [f["revision"] for f in more if f["start_ts"] == 900 and f["window"] == "5m"] == [0]
 
 
 def test_mention_late_for_a_short_window_still_counts_in_the_longer_open_one():
     """The 5-minute window has closed and published; the hour is still open and takes it."""
     store, finals, late = run_stream([
         mention("per:a", "a1", 1000), mention("per:a", "a2", 2000), mention("per:a", "late", 1100),
-    ])
+    ], specs=STRICT)
     assert "5m|900|per:a" in late and "1h|0|per:a" not in late
     closed_5m = [f for f in finals if f["window"] == "5m" and f["start_ts"] == 900]
     assert [f["mentions"] for f in closed_5m] == [1]
-    by_window = {e["window"]: e for spec in SPECS for e in window_entries(store, spec) if e["start"] in (0, 900)}
+    by_window = {e["window"]: e for spec in STRICT for e in window_entries(store, spec) if e["start"] in (0, 900)}
     assert by_window["5m"]["mentions"] == 1, "a closed window's published count changed"
     assert by_window["1h"]["mentions"] == 3 and by_window["1h"]["articles"] == 3
     _, more, _ = run_stream([
         mention("per:a", "a1", 1000), mention("per:a", "a2", 2000), mention("per:a", "late", 1100),
         mention("per:z", "flush", 10**6),
-    ])
+    ], specs=STRICT)
     assert [f["mentions"] for f in more if f["window"] == "1h" and f["entity_id"] == "per:a"] == [3]
 
 
@@ -205,38 +254,61 @@ def test_one_table_write_per_mention_whatever_the_windows():
     assert CountingStore.writes == 50
 
 
-def test_memory_is_bounded_by_the_open_windows():
-    """After two simulated days, panes exist only under open windows and closed ones keep no ids."""
+def test_memory_is_bounded_by_the_open_windows_and_their_lateness():
+    """After two simulated days, panes exist only under windows still taking late mentions."""
     specs = (WindowSpec(300), WindowSpec(3600), WindowSpec(86400), WindowSpec(3600, 300))
     day = 86400
     stream = [mention(f"per:{i % 7}", f"a{i}", i * 60) for i in range(2 * day // 60)]
     store, finals, _ = run_stream(stream, specs, grace=GRACE)
     watermark = stream[-1]["event_ts"] - GRACE
     panes = [e for e in store.values() if e["window"] == "pane"]
-    assert panes and all(e["start"] + day > watermark for e in panes)
-    assert len(panes) <= 7 * (day // 300 + GRACE // 300 + 1)
+    lateness = max(spec.lateness for spec in specs)
+    assert panes and all(e["start"] + day + lateness > watermark for e in panes)
+    assert len(panes) <= 7 * ((day + lateness) // 300 + GRACE // 300 + 1)
     assert all(isinstance(e["articles"], int) for e in store.values() if e["window"] != "pane")
     assert all(len(e["articles"]) <= 5 for e in panes)
     one_day = [f for f in finals if f["window"] == "1d"]
     assert sum(f["articles"] for f in one_day) == day // 60
 
 
-def test_closed_windows_are_kept_for_a_few_of_their_own_length_and_scores_do_not_change():
-    """Five-minute windows are not kept for days: a baseline reads only the six before a window."""
-    specs = (WindowSpec(300), WindowSpec(3600), WindowSpec(86400), WindowSpec(3600, 300))
+def test_closed_windows_are_kept_for_their_retention_and_scores_do_not_change():
+    """Each window size has its own retention; dropping old windows changes no published score."""
     day = 86400
-    stream = [mention(f"per:{i % 7}", f"a{i}", i * 60, 1 + (i // 700) % 5) for i in range(3 * day // 60)]
-    kept_all, finals_all, _ = run_stream(stream, specs)
-    store, finals, _ = run_stream(stream, specs, keep_windows=8)
+    kept = (WindowSpec(300, keep=day), WindowSpec(3600, keep=2 * day), WindowSpec(86400, keep=30 * day))
+    forever = tuple(WindowSpec(spec.size, keep=10**9) for spec in kept)
+    stream = [mention(f"per:{i % 7}", f"a{i}", i * 120, 1 + (i // 700) % 5) for i in range(4 * day // 120)]
+    kept_all, finals_all, _ = run_stream(stream, forever)
+    store, finals, _ = run_stream(stream, kept)
     assert finals == finals_all
     watermark = stream[-1]["event_ts"] - GRACE
     closed = [e for e in store.values() if e["window"] != "pane"]
-    # Short windows live about as long as the panes under them (the day); days live 8 days.
-    assert all(e["start"] + max(e["size"] * 9, 2 * day) > watermark for e in closed)
-    per_window = {spec.name: sum(1 for e in closed if e["window"] == spec.name) for spec in specs}
-    assert per_window["5m"] <= 7 * (2 * day // 300) and per_window["1h"] <= 7 * (2 * day // 3600)
+    pane_life = day + max(spec.lateness for spec in kept)
+    for spec in kept:
+        mine = [e for e in closed if e["window"] == spec.name]
+        assert all(e["start"] + spec.size + max(spec.keep, pane_life) > watermark for e in mine), spec.name
+    per_window = {spec.name: sum(1 for e in closed if e["window"] == spec.name) for spec in kept}
+    assert per_window["5m"] <= 7 * ((day + pane_life) // 300 + 1)
     assert per_window["1d"] == sum(1 for e in kept_all.values() if e["window"] == "1d")
-    assert len(store) < len(kept_all) / 2
+    assert len(store) < len(kept_all)
+
+
+def test_windows_close_without_scanning_what_is_kept():
+    """Closing reads the index, not the table: a month of kept windows costs nothing per close."""
+
+    class CountingReads(dict):
+        reads = 0
+
+        def items(self):
+            CountingReads.reads += 1
+            return super().items()
+
+        def values(self):
+            CountingReads.reads += 1
+            return super().values()
+
+    store = CountingReads()
+    run_stream([mention(f"per:{i % 50}", f"a{i}", i * 30) for i in range(20000)], store=store)
+    assert CountingReads.reads == 0
 
 
 def test_each_window_closes_once():

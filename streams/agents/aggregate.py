@@ -1,8 +1,10 @@
 """entities.mentions (mention batches) -> windowed counts; closed windows -> trending.entities.
 
-Windows close on stream time (the largest event time this partition has seen,
-minus the grace period), never on the wall clock, so a backfill of old
-articles closes the same windows a live run would have.
+Windows close on each partition's watermark: the event-time progress of the
+slowest upstream input, carried in record headers (`trending/progress.py`),
+less the grace period; never on the wall clock, so a backfill of old articles
+closes the same windows a live run would have, and never on the fastest input,
+so a backlog read from several partitions at once loses nothing.
 
 Messages are taken a batch at a time and counted through a write-back overlay:
 each pane an entity touches in the batch is written to the table, and so to its
@@ -18,16 +20,14 @@ from collections import defaultdict
 import orjson
 
 from .. import metrics
-from ..app import WINDOW_SPECS, app, mentions_topic, settings, stream_time, trending_topic, window_counts
+from ..app import WINDOW_SPECS, app, mentions_topic, settings, trending_topic, window_counts, window_index, window_progress
 from ..trending.mention_batch import read_mention_batch
-from ..trending.score import BASELINE_WINDOWS
-from ..trending.windows import close_windows, count_mention, window_may_end
+from ..trending.progress import ChannelMerge
+from ..trending.windows import advance_windows, count_mention
 from ..trending.write_back import WriteBack
+from . import progress
 from .common import decode_json, log, send_dead_letter, write_tables_for
 
-# Closed windows stay queryable (and serve as baseline) for this many of their
-# own length in stream time: the windows a score's baseline reads, and two more.
-RETENTION_WINDOWS = BASELINE_WINDOWS + 2
 # Up to this many mention messages share one table flush; a quiet stream waits
 # at most BATCH_SECONDS for company.
 BATCH_MESSAGES = 200
@@ -47,39 +47,63 @@ async def aggregate_agent(stream):
 
 
 async def _count_partition(partition: int, events: list) -> None:
-    """Count one partition's share of a batch in offset order, then write what changed once."""
+    """Count one partition's share of a batch in offset order, advance its windows, then write what changed once."""
     part_key = str(partition)
+    state = window_progress.get(part_key) or {}
+    merge = ChannelMerge.from_dict(state.get("progress"), settings.partitions)
+    watermark = state.get("watermark")
     counts = WriteBack(window_counts)
-    previous = latest = stream_time.get(part_key)
+    revised: set[str] = set()
     for event in events:
+        reports = progress.progress_of(event)
+        if progress.is_heartbeat(event):
+            merge.observe(reports)
+            continue
         try:
             with metrics.stage_cpu("aggregate"):
                 mentions = read_mention_batch(decode_json(event.value))
         except Exception as exc:
             await send_dead_letter(event, "aggregate", f"bad mention batch: {type(exc).__name__}: {exc}", exc)
+            merge.observe(reports)
             continue
         try:
-            latest = await _count(event, mentions, partition, counts, latest)
+            revised.update(await _count(event, mentions, partition, counts, watermark))
         except Exception as exc:  # keep counting the next batches whatever this one did
             log.exception("aggregate failed")
             await send_dead_letter(event, "aggregate", f"{type(exc).__name__}: {exc}", exc)
+        merge.observe(reports)
+    combined = merge.combined().watermark
+    advanced = watermark
+    if combined is not None and (watermark is None or combined - settings.grace > watermark):
+        advanced = combined - settings.grace
+    published = []
     with metrics.stage_cpu("aggregate"):
+        if revised or advanced != watermark:
+            published = advance_windows(counts, WINDOW_SPECS, partition=partition, previous=watermark,
+                                        watermark=advanced, index=window_index, revised=revised)
         write_tables_for(events[-1])
         counts.flush()
-        if latest is not None and latest != previous:
-            stream_time[part_key] = latest
+        new_state = {"progress": merge.to_dict(), "watermark": advanced}
+        if new_state != state:
+            window_progress[part_key] = new_state
+    if advanced is not None:
+        metrics.WATERMARK.labels(str(partition)).set(advanced)
+    for record in published:
+        await trending_topic.send(key=record["entity_id"].encode(), value=orjson.dumps(record))
+        (metrics.WINDOWS_REVISED if record["revision"] else metrics.WINDOWS_CLOSED).labels(record["window"]).inc()
+    if published:
+        log.info("published %d windows on partition %d", len(published), partition)
 
 
-async def _count(event, mentions: list[dict], partition: int, counts: WriteBack,
-                 previous: float | None) -> float | None:
-    """Count one message's mentions; returns the partition's stream time after it."""
-    watermark = None if previous is None else previous - settings.grace
-    late = []
+async def _count(event, mentions: list[dict], partition: int, counts: WriteBack, watermark: float | None) -> set[str]:
+    """Count one message's mentions; returns the closed windows they changed."""
+    late, revised = [], set()
     with metrics.stage_cpu("aggregate"):
         for mention in mentions:
             metrics.MENTION_RECORDS.inc()
-            result = count_mention(counts, mention, WINDOW_SPECS, watermark, partition)
+            result = count_mention(counts, mention, WINDOW_SPECS, watermark, partition, window_index)
             metrics.MENTIONS.inc(1 if result.counted else 0)
+            revised.update(result.revised)
             if result.repeated:
                 metrics.REPEATED.inc()
             if result.late:
@@ -88,25 +112,7 @@ async def _count(event, mentions: list[dict], partition: int, counts: WriteBack,
                 late.append(f"{', '.join(result.late)}{counted}")
     if late:
         await send_dead_letter(
-            event, "aggregate", f"late: windows had closed (watermark {watermark}): {'; '.join(late)}",
+            event, "aggregate",
+            f"late: past the windows' allowed lateness (watermark {watermark}): {'; '.join(late)}",
         )
-    ts = max(float(mention["event_ts"]) for mention in mentions)
-    if previous is not None and ts <= previous:
-        return previous
-    new_watermark = ts - settings.grace
-    metrics.WATERMARK.labels(str(partition)).set(new_watermark)
-    old_watermark = None if previous is None else previous - settings.grace
-    if window_may_end(old_watermark, new_watermark, WINDOW_SPECS):
-        with metrics.stage_cpu("aggregate"):
-            write_tables_for(event)
-            counts.flush()
-            finals = close_windows(
-                window_counts, WINDOW_SPECS, partition=partition, watermark=new_watermark,
-                keep_windows=RETENTION_WINDOWS,
-            )
-        for final in finals:
-            await trending_topic.send(key=final["entity_id"].encode(), value=orjson.dumps(final))
-            metrics.WINDOWS_CLOSED.labels(final["window"]).inc()
-        if finals:
-            log.info("closed %d windows on partition %d", len(finals), partition)
-    return ts
+    return revised

@@ -47,10 +47,10 @@ def decode_json(payload: bytes) -> dict:
     return value
 
 
-async def send_or_dead_letter(topic, *, key: bytes, value: bytes, event, stage: str) -> bool:
+async def send_or_dead_letter(topic, *, key: bytes, value: bytes, event, stage: str, headers=None) -> bool:
     """Send a stage's output; what the producer refuses (too large) is dead-lettered, not a crash."""
     try:
-        await topic.send(key=key, value=value)
+        await topic.send(key=key, value=value, headers=headers)
     except ProducerSendError as exc:
         await send_dead_letter(event, stage, f"output of {len(value):,} bytes could not be sent: {exc}", exc)
         return False

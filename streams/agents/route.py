@@ -15,6 +15,7 @@ from .. import metrics
 from ..app import app, category_topic, enriched_topic, mentions_topic, settings
 from ..pipeline import mentions_of
 from ..trending.mention_batch import mention_batches
+from . import progress
 from .common import decode_json, log, send_dead_letter
 
 # Up to this many articles share their mention messages; a quiet stream waits
@@ -28,13 +29,17 @@ async def route_agent(stream):
     async for events in stream.noack_take(BATCH_ARTICLES, within=BATCH_SECONDS):
         mentions: list[dict] = []
         for event in events:
-            mentions += await _route(event)
+            if not progress.is_heartbeat(event):
+                mentions += await _route(event)
         with metrics.stage_cpu("route"):
             outgoing = [(partition, orjson.dumps(batch))
                         for partition, batch in mention_batches(mentions, settings.partitions)]
+        # What the batch's records say about progress holds once all their mentions are out.
+        headers = progress.headers_of(progress.ROUTE)
         for partition, value in outgoing:
-            await mentions_topic.send(value=value, partition=partition)
+            await mentions_topic.send(value=value, partition=partition, headers=headers)
         for event in events:
+            progress.ROUTE.observe(event.message.partition, progress.progress_of(event))
             await stream.ack(event)
 
 

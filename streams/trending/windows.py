@@ -8,10 +8,19 @@ that every window is made of, 5 minutes with the default windows), keyed by
 pane start and entity. An open window is the sum of its panes, so a mention
 costs one table write however many windows contain it, and no entry holds more
 article ids than one entity gets in one pane. When a window closes, its counts
-are kept as a small closed entry (no article ids) that later queries, late
-mentions and baselines read; panes are dropped once every window over them has
-closed. Counting is idempotent per article: an article id already in the pane
-adds nothing, so a redelivered message cannot count twice.
+are kept as a small closed entry (no article ids) that later queries and
+baselines read. Counting is idempotent per article: an article id already in
+the pane adds nothing, so a redelivered message cannot count twice.
+
+Time is the partition's watermark (see `progress.py`: the slowest input's
+event time, less the grace period). A window is closed once its end is at or
+before the watermark, and its first result is published then. It still takes
+late mentions for its allowed lateness: a late mention goes into its pane as
+usual and the window is published again with the next `revision`. Panes are
+kept until every window over them is past its lateness, which also keeps a
+redelivered mention recognisable as a repeat. Beyond the lateness a mention is
+too late and reported, not counted. Closed windows are kept for their
+retention (`keep`) in event time, and then dropped.
 """
 
 from __future__ import annotations
@@ -25,16 +34,39 @@ from datetime import datetime, timezone
 
 from .score import baseline_and_score
 
-TRENDING_SCHEMA = "trending_window/1"
+TRENDING_SCHEMA = "trending_window/2"
 PANE = "pane"
+DAY = 86400
+MAX_DEFAULT_LATENESS = 6 * 3600
+"""A window waits for late articles as long as it is, but never more than this by default."""
+
+
+def default_lateness(size: int) -> int:
+    return min(size, MAX_DEFAULT_LATENESS)
+
+
+def default_keep(step: int) -> int:
+    """Closed windows are kept for 168 of their steps (a week of hours), at least a day, at most 30 days.
+
+    Memory grows with windows kept per entity: a hopping window (step < size)
+    makes one window per step, so retention follows the step, not the size.
+    """
+    return max(DAY, min(168 * step, 30 * DAY))
 
 
 @dataclass(frozen=True, slots=True)
 class WindowSpec:
-    """A tumbling window (`step == size`) or a hopping one (`step < size`)."""
+    """A tumbling window (`step == size`) or a hopping one (`step < size`).
+
+    `lateness`: how long after its end (in event time) a closed window still
+    takes late mentions and is published again; `keep`: how long after its end
+    a closed window stays queryable. Neither is part of a window's identity.
+    """
 
     size: int
     step: int = 0
+    lateness: int | None = field(default=None, compare=False)
+    keep: int | None = field(default=None, compare=False)
     name: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -44,6 +76,12 @@ class WindowSpec:
             object.__setattr__(self, "step", self.size)
         if not 0 < self.step <= self.size:
             raise ValueError("window step must be in (0, size]")
+        if self.lateness is None:
+            object.__setattr__(self, "lateness", default_lateness(self.size))
+        if self.keep is None:
+            object.__setattr__(self, "keep", default_keep(self.step))
+        if self.lateness < 0 or self.keep <= 0:
+            raise ValueError("lateness must be at least 0 and retention positive")
         base = format_duration(self.size)
         object.__setattr__(self, "name", base if self.step == self.size else f"{base}/{format_duration(self.step)}")
 
@@ -56,6 +94,10 @@ class WindowSpec:
         last = self.last_start(ts)
         first = last - self.size + self.step
         return [start for start in range(first, last + 1, self.step) if start <= ts < start + self.size]
+
+    def retained_after(self, watermark: float) -> float:
+        """Closed windows ending at or before this time have been dropped."""
+        return watermark - self.keep
 
 
 def format_duration(seconds: int) -> str:
@@ -82,8 +124,13 @@ def pane_key(start: int, entity_id: str) -> str:
 @dataclass(frozen=True, slots=True)
 class CountResult:
     counted: list[str]
+    """Windows the mention was added to (open ones and closed ones within their lateness)."""
     late: list[str]
+    """Windows past their lateness: the mention is not in them."""
     repeated: list[str]
+    """Windows that already had this article: nothing added."""
+    revised: list[str] = field(default_factory=list)
+    """Closed windows the mention changed: they are published again."""
 
 
 def count_mention(
@@ -92,28 +139,39 @@ def count_mention(
     specs: Iterable[WindowSpec],
     watermark: float | None,
     partition: int = 0,
+    index: "WindowIndex | None" = None,
 ) -> CountResult:
     """Add one mention record to every window it falls in (through its pane).
 
-    A window whose end is at or before the watermark is closed: a mention for it
-    is late and is reported, not counted. The keys returned name windows.
+    A window whose end is at or before the watermark is closed: within its
+    lateness the mention still counts and the window is named in `revised`;
+    after it, the mention is late and reported, not counted. The keys
+    returned name windows.
     """
     specs = tuple(specs)
     ts = float(mention["event_ts"])
     entity_id = mention["entity_id"]
-    open_windows, late = [], []
-    for spec in specs:
-        for start in spec.starts(ts):
-            key = window_key(spec, start, entity_id)
-            closed = (watermark is not None and start + spec.size <= watermark) or key in store
-            (late if closed else open_windows).append(key)
-    if not open_windows:
-        return CountResult([], late, [])
     size = pane_size(specs)
     start = int(ts // size) * size
     key = pane_key(start, entity_id)
     pane = store.get(key)
     article = mention["article_id"]
+    windows = [(spec, window_start) for spec in specs for window_start in spec.starts(ts)]
+    if pane is not None and article in pane["articles"]:
+        return CountResult([], [], [window_key(spec, s, entity_id) for spec, s in windows])
+    counted, late, revised = [], [], []
+    for spec, window_start in windows:
+        name = window_key(spec, window_start, entity_id)
+        end = window_start + spec.size
+        if watermark is None or end > watermark:
+            counted.append(name)
+        elif end + spec.lateness > watermark:
+            counted.append(name)
+            revised.append(name)
+        else:
+            late.append(name)
+    if not counted:
+        return CountResult([], late, [])
     if pane is None:
         pane = {
             "entity_id": entity_id,
@@ -127,8 +185,8 @@ def count_mention(
             "sources": [],
             "partition": partition,
         }
-    elif article in pane["articles"]:
-        return CountResult([], late, open_windows)
+        if index is not None:
+            index.add(key, pane)
     else:
         pane = dict(pane)
     pane["mentions"] = pane["mentions"] + int(mention["mentions"])
@@ -137,7 +195,7 @@ def count_mention(
     if source and source not in pane["sources"]:
         pane["sources"] = [*pane["sources"], source]
     store[key] = pane
-    return CountResult(open_windows, late, [])
+    return CountResult(counted, late, [], revised)
 
 
 def open_windows(panes: Iterable[dict], spec: WindowSpec) -> dict[tuple[int, str], dict]:
@@ -185,96 +243,185 @@ def window_may_end(previous: float | None, watermark: float, specs: Iterable[Win
     return previous is None or watermark // step > previous // step
 
 
-def close_windows(
+class WindowIndex:
+    """Which keys of the window table hold which partition's panes and closed windows, by start.
+
+    Closing, revising and dropping then read only the entries they concern,
+    not the whole table: a backfill of weeks closes thousands of windows, and
+    a table holding a month of closed windows is large. The table stays the
+    truth: the index is rebuilt from it (`rebuild`) after the table is
+    recovered, and a key it names that the table no longer has is skipped.
+    """
+
+    def __init__(self) -> None:
+        self.panes: dict[int, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+        self.closed: dict[int, dict[str, dict[int, set[str]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(set)))
+
+    def rebuild(self, store: Mapping[str, dict]) -> None:
+        self.panes.clear()
+        self.closed.clear()
+        for key, entry in store.items():
+            self.add(key, entry)
+
+    def add(self, key: str, entry: dict) -> None:
+        partition = entry.get("partition", 0)
+        if entry["window"] == PANE:
+            self.panes[partition][entry["start"]].add(key)
+        else:
+            self.closed[partition][entry["window"]][entry["start"]].add(key)
+
+    def discard(self, key: str, entry: dict) -> None:
+        partition = entry.get("partition", 0)
+        if entry["window"] == PANE:
+            slots = self.panes[partition]
+        else:
+            slots = self.closed[partition][entry["window"]]
+        keys = slots.get(entry["start"])
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del slots[entry["start"]]
+
+
+def advance_windows(
     store: MutableMapping[str, dict],
     specs: Iterable[WindowSpec],
     *,
     partition: int,
+    previous: float | None,
     watermark: float,
-    keep_windows: int,
+    index: WindowIndex,
+    revised: Iterable[str] = (),
 ) -> list[dict]:
-    """Close every open window of `partition` that ends at or before the watermark.
+    """Move a partition's watermark from `previous` to `watermark`; returns the records to publish.
 
-    Returns one final record per closed (window, entity), scored against the
-    entity's earlier windows. A closed window stays queryable, and serves as
-    baseline, for `keep_windows` of its own length in stream time, and at least
-    until the panes under it are dropped: with 8 and the default windows, a
-    five-minute window lives about a day, a day window 8 days. One retention
-    for all (8 days) kept 2,304 five-minute windows per entity for a baseline
-    that reads 6, and every close reads the partition's whole table.
+    Every window ending in (previous, watermark] closes and is published
+    (revision 0), scored against the entity's earlier windows; every closed
+    window named in `revised` (late mentions counted since it closed) is
+    published again with the next revision if its counts changed. Then panes
+    past every window's lateness and closed windows past their retention are
+    dropped.
     """
     specs = tuple(specs)
-    panes: dict[str, list[dict]] = defaultdict(list)
-    closed = {}
-    for key, entry in list(store.items()):
-        if entry.get("partition") != partition:
-            continue
-        if entry["window"] == PANE:
-            panes[entry["entity_id"]].append(entry)
-        else:
-            closed[key] = entry
-    closing = []
+    by_name = {spec.name: spec for spec in specs}
+    pane = pane_size(specs)
+    due: dict[str, tuple[WindowSpec, int, str]] = {}
+    pane_starts = sorted(index.panes[partition])
     for spec in specs:
-        due: set[tuple[int, str]] = set()
-        for entity_id, own in panes.items():
-            for pane in own:
-                last = spec.last_start(pane["start"])
-                if last + spec.step > watermark:
-                    continue  # not even the earliest window over this pane has ended
-                if window_key(spec, last, entity_id) in closed:
-                    continue  # windows close in order of their end: the last one closed, so did the rest
-                starts = spec.starts(pane["start"])
-                due.update((start, entity_id) for start in starts if start + spec.size <= watermark)
-        for start, entity_id in due:
-            key = window_key(spec, start, entity_id)
-            if key not in closed:
-                inside = [p for p in panes[entity_id] if start <= p["start"] < start + spec.size]
-                closing.append((key, open_windows(inside, spec)[(start, entity_id)]))
-    history: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-    wanted = {(entry["window"], entry["entity_id"]) for _, entry in closing}
-    for entry in closed.values():
-        if (entry["window"], entry["entity_id"]) in wanted:
-            history[(entry["window"], entry["entity_id"])][entry["start"]] = entry["mentions"]
-    for _, entry in closing:
-        history[(entry["window"], entry["entity_id"])][entry["start"]] = entry["mentions"]
-    finals = []
-    for key, entry in sorted(closing, key=lambda item: (item[1]["start"], item[0])):
-        store[key] = {**entry, "closed": True}
-        baseline, score = baseline_and_score(
-            entry["mentions"], history[(entry["window"], entry["entity_id"])], entry["start"], entry["size"],
-        )
-        end = entry["start"] + entry["size"]
-        finals.append({
-            "schema": TRENDING_SCHEMA,
-            "window": entry["window"],
-            "start": _iso(entry["start"]),
-            "end": _iso(end),
-            "start_ts": entry["start"],
-            "end_ts": end,
-            "entity_id": entry["entity_id"],
-            "name": entry["name"],
-            "type": entry["type"],
-            "mentions": entry["mentions"],
-            "articles": entry["articles"],
-            "sources": entry["sources"],
-            "baseline": baseline,
-            "score": score,
-        })
-    for pane in (pane for own in panes.values() for pane in own):
-        if _last_end(pane["start"], specs) <= watermark:
-            del store[pane_key(pane["start"], pane["entity_id"])]
+        lowest = -math.inf if previous is None else previous - spec.size
+        for start in pane_starts:
+            if start >= watermark:
+                break
+            if start < lowest:
+                continue
+            for window_start in spec.starts(start):
+                end = window_start + spec.size
+                if end <= watermark and (previous is None or end > previous):
+                    for key in index.panes[partition][start]:
+                        entity_id = key.split("|", 2)[2]
+                        due[window_key(spec, window_start, entity_id)] = (spec, window_start, entity_id)
+    for name in revised:
+        spec_name, start_text, entity_id = name.split("|", 2)
+        spec = by_name.get(spec_name)
+        if spec is not None and name not in due:
+            due[name] = (spec, int(start_text), entity_id)
+    published = []
+    for name, (spec, start, entity_id) in sorted(due.items(), key=lambda item: (item[1][1], item[0])):
+        counts = _sum_panes(store, spec, start, entity_id, pane)
+        if counts is None:
+            continue
+        known = store.get(name)
+        if known is not None:
+            if all(known[field] == counts[field] for field in ("mentions", "articles", "sources")):
+                continue
+            revision = known.get("revision", 0) + 1
+        else:
+            revision = 0
+        entry = {**counts, "partition": partition, "closed": True, "revision": revision}
+        if known is None:
+            index.add(name, entry)
+        store[name] = entry
+        past = {start - spec.size * i: _mentions(store.get(window_key(spec, start - spec.size * i, entity_id)))
+                for i in range(1, 7)}
+        baseline, score = baseline_and_score(entry["mentions"], past, start, spec.size)
+        published.append(_record(entry, baseline, score))
+    _drop_expired(store, specs, partition, watermark, index)
+    return published
+
+
+def _mentions(entry: dict | None) -> int:
+    return 0 if entry is None else entry["mentions"]
+
+
+def _sum_panes(store: Mapping[str, dict], spec: WindowSpec, start: int, entity_id: str, pane: int) -> dict | None:
+    """One window's counts, summed from its panes (articles are disjoint across panes)."""
+    total = None
+    sources: set[str] = set()
+    for pane_start in range(start, start + spec.size, pane):
+        entry = store.get(pane_key(pane_start, entity_id))
+        if entry is None:
+            continue
+        if total is None:
+            total = {"entity_id": entity_id, "name": entry["name"], "type": entry["type"], "window": spec.name,
+                     "size": spec.size, "start": start, "mentions": 0, "articles": 0, "sources": 0}
+        total["mentions"] += entry["mentions"]
+        total["articles"] += len(entry["articles"])
+        sources.update(entry["sources"])
+    if total is not None:
+        total["sources"] = len(sources)
+    return total
+
+
+def _record(entry: dict, baseline: float, score: float) -> dict:
+    end = entry["start"] + entry["size"]
+    return {
+        "schema": TRENDING_SCHEMA,
+        "window": entry["window"],
+        "start": _iso(entry["start"]),
+        "end": _iso(end),
+        "start_ts": entry["start"],
+        "end_ts": end,
+        "revision": entry["revision"],
+        "entity_id": entry["entity_id"],
+        "name": entry["name"],
+        "type": entry["type"],
+        "mentions": entry["mentions"],
+        "articles": entry["articles"],
+        "sources": entry["sources"],
+        "baseline": baseline,
+        "score": score,
+    }
+
+
+def _drop_expired(store: MutableMapping[str, dict], specs: tuple[WindowSpec, ...], partition: int,
+                  watermark: float, index: WindowIndex) -> None:
+    """Panes no window can take late mentions for any more; closed windows past their retention."""
+    panes = index.panes[partition]
+    for start in sorted(panes):
+        if pane_expiry(start, specs) > watermark:
+            break
+        for key in list(panes[start]):
+            entry = store.get(key)
+            if entry is not None:
+                del store[key]
+            index.discard(key, {"window": PANE, "start": start, "partition": partition})
     last_pane = pane_size(specs)
-    for key, entry in closed.items():
-        end = entry["start"] + entry["size"]
-        # Never before its panes are gone: a pane with no closed window over it would close that window again.
-        if max(end + entry["size"] * keep_windows, _last_end(end - last_pane, specs)) <= watermark:
-            del store[key]
-    return finals
+    for spec in specs:
+        closed = index.closed[partition][spec.name]
+        for start in sorted(closed):
+            end = start + spec.size
+            # Never before its panes are gone: the panes would show it as an open window again.
+            if max(end + spec.keep, pane_expiry(end - last_pane, specs)) > watermark:
+                break
+            for key in list(closed[start]):
+                if key in store:
+                    del store[key]
+                index.discard(key, {"window": spec.name, "start": start, "partition": partition})
 
 
-def _last_end(pane_start: int, specs: tuple[WindowSpec, ...]) -> int:
-    """When the last window over a pane ends: after that nothing reads the pane."""
-    return max(spec.last_start(pane_start) + spec.size for spec in specs)
+def pane_expiry(pane_start: int, specs: tuple[WindowSpec, ...]) -> int:
+    """When the last window over a pane is past its lateness: after that nothing reads the pane."""
+    return max(spec.last_start(pane_start) + spec.size + spec.lateness for spec in specs)
 
 
 def _iso(ts: int) -> str:

@@ -1,0 +1,97 @@
+"""Event-time progress through the stages: headers on what they send, heartbeats when they send nothing.
+
+The rule and its state machines are in `streams/trending/progress.py`. Here:
+one StageProgress per stage that forwards progress (parse, enrich, route),
+the header a stage's records carry, and a timer that measures the lag of the
+`articles.raw` partitions this worker parses (how a source turns idle) and
+sends each stage's changed progress to every partition of its output topic.
+Heartbeats go to the pipeline's own topics only (`articles.parsed`,
+`articles.enriched`, `entities.mentions`), never to the category topics.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .. import topics
+from ..app import app, enriched_topic, mentions_topic, parsed_topic, settings
+from ..trending.progress import HEADER, StageProgress, encode, header_progress
+from .common import log
+
+HEARTBEAT_SECONDS = 1.0
+"""How often changed progress is broadcast: the most a quiet partition's progress lags behind."""
+
+PARSE = StageProgress(topics.RAW, upstream=None, idle_after=settings.idle_after)
+ENRICH = StageProgress(topics.PARSED, upstream=settings.partitions)
+ROUTE = StageProgress(topics.ENRICHED, upstream=settings.partitions)
+
+_next_raw_offset: dict[int, int] = {}
+"""Per `articles.raw` partition: the offset after the last record parse finished."""
+
+
+def parsed(partition: int, offset: int, event_ts: float | None) -> None:
+    """Parse finished a raw record, its articles sent: its event time now counts as progress."""
+    _next_raw_offset[partition] = offset + 1
+    PARSE.saw(partition, event_ts)
+
+
+def headers_of(stage: StageProgress) -> dict | None:
+    """The progress header for a record a stage sends now (None while it knows nothing)."""
+    known = stage.known(time.monotonic())
+    return {HEADER: encode(known)} if known else None
+
+
+def is_heartbeat(event) -> bool:
+    """A record with no value and a progress header carries no article, only progress."""
+    return not event.value and bool(header_progress(event.headers))
+
+
+def progress_of(event):
+    return header_progress(event.headers)
+
+
+async def _raw_lag(tp) -> int | None:
+    """Records waiting on a raw partition; None while its end offset is not known yet."""
+    try:
+        highwater = app.consumer.highwater(tp)
+    except Exception:  # not assigned (any more) or not fetched from yet
+        return None
+    if highwater is None:
+        return None
+    done = _next_raw_offset.get(tp.partition)
+    if done is None:
+        # Nothing parsed since the partition was assigned: where the consumer
+        # stands is where parsing starts; idleness then waits `idle_after`
+        # for anything fetched but not yet handed to the agent.
+        done = await app.consumer.position(tp)
+        if done is None:
+            return None
+    return max(0, highwater - done)
+
+
+@app.timer(interval=HEARTBEAT_SECONDS)
+async def send_heartbeats() -> None:
+    assigned = app.consumer.assignment()
+    by_topic: dict[str, list] = {}
+    for tp in assigned:
+        by_topic.setdefault(tp.topic, []).append(tp)
+    now = time.monotonic()
+    raw = by_topic.get(topics.RAW, [])
+    for tp in raw:
+        PARSE.lag(tp.partition, await _raw_lag(tp), now)
+    parsing = {tp.partition for tp in raw}
+    for partition in [p for p in _next_raw_offset if p not in parsing]:
+        del _next_raw_offset[partition]
+    for stage, output in ((PARSE, parsed_topic), (ENRICH, enriched_topic), (ROUTE, mentions_topic)):
+        stage.keep_only(tp.partition for tp in by_topic.get(stage.topic, []))
+        due = stage.heartbeat(now)
+        if not due:
+            continue
+        header = {HEADER: encode(due)}
+        try:
+            for partition in range(settings.partitions):
+                await output.send(value=b"", partition=partition, headers=header)
+        except Exception as exc:  # a heartbeat not sent is sent again on the next tick
+            log.warning("progress heartbeat to %s not sent: %s", output.get_topic_name(), exc)
+            continue
+        stage.sent(due, now)
