@@ -15,3 +15,23 @@ def iso_to_epoch(value: str) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.timestamp()
+
+
+def parse_time(text: str) -> float:
+    """A time a user typed: Unix seconds, or ISO 8601 (`2015-08-07T12:00:00Z`; a date alone is its start, UTC).
+
+    Raises ValueError with a message that says what is accepted.
+    """
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            value = iso_to_epoch(text)
+        except ValueError:
+            raise ValueError(
+                f"not a time: {text!r} (use ISO 8601 such as 2015-08-07T12:00:00Z or 2015-08-07, or Unix seconds)"
+            ) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"not a time: {text!r} (a finite number of Unix seconds, or ISO 8601)")
+    return value

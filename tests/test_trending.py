@@ -400,3 +400,33 @@ def test_mention_batches_group_mentions_by_owning_partition():
             assert reason in str(exc)
         else:
             raise AssertionError(f"accepted {bad}")
+
+
+def test_a_question_about_dropped_windows_says_so():
+    day = 86400
+    spec = WindowSpec(day, keep=30 * day)
+    store = {}
+    count_mention(store, mention("per:a", "a1", 40 * day + 100), (spec,), None)
+    watermark = 41 * day
+    answer = top_trending(store, spec, at=5 * day, watermark=watermark)
+    assert answer["items"] == [] and answer["retained_from"] == "1970-01-12T00:00:00Z"
+    assert "kept for 30d" in answer["reason"]
+    assert "reason" in top_trending(store, spec, at=10 * day + 5, watermark=watermark)
+    kept = top_trending(store, spec, at=11 * day, watermark=watermark)
+    assert "reason" not in kept and kept["start"] == 11 * day
+    assert [i["id"] for i in top_trending(store, spec, at=40 * day + 5, watermark=watermark)["items"]] == ["per:a"]
+    assert top_trending(store, spec, at=5 * day)["retained_from"] is None, "nothing dropped before any watermark"
+
+
+def test_times_are_taken_as_iso_8601_or_unix_seconds():
+    from streams.clock import parse_time
+
+    assert parse_time("2015-08-07") == parse_time("2015-08-07T00:00:00Z") == 1438905600
+    assert parse_time("1438905600.5") == 1438905600.5
+    for bad in ("nan", "inf", "-inf", "next week", ""):
+        try:
+            parse_time(bad)
+        except ValueError as exc:
+            assert "not a time" in str(exc)
+        else:
+            raise AssertionError(f"accepted {bad!r}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from .score import rank_window
-from .windows import WindowSpec, window_entries
+from .windows import WindowSpec, format_duration, iso, window_entries
 
 
 def find_spec(specs: Iterable[WindowSpec], name: str | None) -> WindowSpec:
@@ -20,6 +22,14 @@ def find_spec(specs: Iterable[WindowSpec], name: str | None) -> WindowSpec:
     raise ValueError(f"unknown window {name!r}; known windows: {known}")
 
 
+def first_retained_start(spec: WindowSpec, watermark: float | None) -> int | None:
+    """Start of the oldest window of `spec` still kept at this watermark (None: nothing dropped yet)."""
+    if watermark is None:
+        return None
+    cutoff = spec.retained_after(watermark)  # windows ending at or before it are gone
+    return (math.floor((cutoff - spec.size) / spec.step) + 1) * spec.step
+
+
 def top_trending(
     store: Mapping[str, dict],
     spec: WindowSpec,
@@ -27,24 +37,36 @@ def top_trending(
     entity_type: str | None = None,
     top: int = 10,
     at: float | None = None,
+    watermark: float | None = None,
 ) -> dict:
-    """Top entities of the window containing `at`, or of the latest window seen."""
+    """Top entities of the window containing `at`, or of the latest window seen.
+
+    `watermark` is the newest watermark among the partitions asked: windows
+    older than their retention at it have been dropped, and a question about
+    them is answered with `retained_from` and a `reason`, not a silent empty list.
+    """
+    retained_from = first_retained_start(spec, watermark)
+    answer = {"window": spec.name, "type": entity_type,
+              "retained_from": None if retained_from is None else iso(retained_from)}
+    if at is not None:
+        starts = spec.starts(at)
+        start = starts[-1] if starts else None
+        if start is not None and retained_from is not None and start < retained_from:
+            return {**answer, "start": start, "end": start + spec.size, "items": [],
+                    "reason": f"{spec.name} windows are kept for {format_duration(spec.keep)} after they end; "
+                              f"the oldest one kept starts at {iso(retained_from)}"}
     entries = window_entries(store, spec)
     history: dict[str, dict[int, int]] = defaultdict(dict)
     for entry in entries:
         history[entry["entity_id"]][entry["start"]] = entry["mentions"]
-    if at is not None:
-        starts = spec.starts(at)
-        start = starts[-1] if starts else None
-    else:
+    if at is None:
         start = max((entry["start"] for entry in entries), default=None)
     current = [entry for entry in entries if entry["start"] == start]
     items = rank_window(current, history, size=spec.size, entity_type=entity_type, top=top)
     return {
-        "window": spec.name,
+        **answer,
         "start": start,
         "end": None if start is None else start + spec.size,
-        "type": entity_type,
         "items": items,
     }
 
@@ -76,11 +98,19 @@ def merge_trending(parts: list[dict], top: int) -> dict:
     """One answer from the answers of several workers for the same window start.
 
     Workers own disjoint entities, so the global top K is the top K of the union.
+    What one worker has dropped, the answer says is dropped.
     """
     base = next((part for part in parts if part["start"] is not None), parts[0])
     items = [item for part in parts if part["start"] == base["start"] for item in part["items"]]
     items.sort(key=lambda item: (-item["score"], -item["mentions"], item["id"]))
-    return {**base, "items": items[:top]}
+    merged = {**base, "items": items[:top]}
+    retained = [part["retained_from"] for part in parts if part.get("retained_from")]
+    merged["retained_from"] = max(retained) if retained else None
+    reasons = [part["reason"] for part in parts if part.get("reason")]
+    if reasons:
+        merged["reason"] = reasons[0]
+        merged["items"] = []
+    return merged
 
 
 def merge_timelines(parts: list[dict | None]) -> dict | None:

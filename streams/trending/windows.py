@@ -377,8 +377,8 @@ def _record(entry: dict, baseline: float, score: float) -> dict:
     return {
         "schema": TRENDING_SCHEMA,
         "window": entry["window"],
-        "start": _iso(entry["start"]),
-        "end": _iso(end),
+        "start": iso(entry["start"]),
+        "end": iso(end),
         "start_ts": entry["start"],
         "end_ts": end,
         "revision": entry["revision"],
@@ -424,7 +424,7 @@ def pane_expiry(pane_start: int, specs: tuple[WindowSpec, ...]) -> int:
     return max(spec.last_start(pane_start) + spec.size + spec.lateness for spec in specs)
 
 
-def _iso(ts: int) -> str:
+def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
 
 

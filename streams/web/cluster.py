@@ -14,7 +14,7 @@ import aiohttp
 from yarl import URL
 
 from .. import topics
-from ..app import app, window_counts
+from ..app import app, window_counts, window_progress
 
 log = logging.getLogger(__name__)
 PEER_TIMEOUT = 3.0
@@ -22,8 +22,22 @@ PEER_TIMEOUT = 3.0
 
 def local_counts() -> dict[str, dict]:
     """Window counts of the partitions this worker is active for (not standby copies)."""
-    active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.MENTIONS}
+    active = _active_partitions()
     return {key: entry for key, entry in window_counts.items() if entry.get("partition") in active}
+
+
+def local_watermark() -> float | None:
+    """The newest watermark among this worker's active partitions: what it has dropped is older."""
+    marks = []
+    for partition in _active_partitions():
+        state = window_progress.get(str(partition))
+        if state and state.get("watermark") is not None:
+            marks.append(state["watermark"])
+    return max(marks, default=None)
+
+
+def _active_partitions() -> set[int]:
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.MENTIONS}
 
 
 def peer_urls() -> list[URL]:

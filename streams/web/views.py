@@ -8,8 +8,9 @@ from faust.web import Request, Response, View
 
 from .. import metrics
 from ..app import WINDOW_SPECS, app
+from ..clock import parse_time
 from ..trending.query import find_spec, merge_timelines, merge_trending, timeline, top_trending
-from .cluster import ask_peers, local_counts
+from .cluster import ask_peers, local_counts, local_watermark
 
 ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
 MAX_TOP = 200
@@ -42,12 +43,16 @@ class Trending(View):
             return _bad_request(self, f"unknown type {entity_type!r}; use one of {', '.join(ENTITY_TYPES)}")
         try:
             top = int(query.get("top") or 10)
-            at = float(query["at"]) if query.get("at") else None
         except ValueError:
-            return _bad_request(self, "top must be a whole number and at a Unix time in seconds")
+            return _bad_request(self, "top must be a whole number")
+        try:
+            at = parse_time(query["at"]) if query.get("at") else None
+        except ValueError as exc:
+            return _bad_request(self, f"at: {exc}")
         if not 1 <= top <= MAX_TOP:
             return _bad_request(self, f"top must be between 1 and {MAX_TOP}")
-        result = top_trending(local_counts(), spec, entity_type=entity_type, top=top, at=at)
+        watermark = local_watermark()
+        result = top_trending(local_counts(), spec, entity_type=entity_type, top=top, at=at, watermark=watermark)
         partial: list[str] = []
         if not query.get("local"):
             params = {"window": spec.name, "type": entity_type, "top": top}
@@ -57,7 +62,8 @@ class Trending(View):
             stale = [part for part in parts if part["start"] not in (None, latest)]
             if stale and at is None:
                 # Some worker's newest window is older than the cluster's: ask again for the newest.
-                result = top_trending(local_counts(), spec, entity_type=entity_type, top=top, at=latest)
+                result = top_trending(local_counts(), spec, entity_type=entity_type, top=top, at=latest,
+                                      watermark=watermark)
                 answers, partial = await ask_peers("/trending", {**params, "at": latest})
                 parts = [result, *answers]
             result = merge_trending(parts, top)
