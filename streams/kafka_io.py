@@ -14,6 +14,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from .trending.progress import HEADER as PROGRESS_HEADER
+
 CONNECT_TIMEOUT = 15.0
 
 
@@ -103,6 +105,11 @@ def message_to_json(message) -> bytes:
         })
 
 
+def is_progress_heartbeat(message) -> bool:
+    """An empty record with only a progress header: pipeline bookkeeping, not an article."""
+    return not message.value and any(key == PROGRESS_HEADER for key, _ in (message.headers or ()))
+
+
 async def consume_topic(bootstrap: str, topic: str, *, from_beginning: bool, limit: int | None, idle_timeout: float | None) -> int:
     from .cli import UsageError
 
@@ -121,12 +128,13 @@ async def consume_topic(bootstrap: str, topic: str, *, from_beginning: bool, lim
                 if idle_timeout is not None:
                     break
                 continue
-            for records in batch.values():
-                for message in records:
-                    out.write(message_to_json(message) + b"\n")
-                    seen += 1
-                    if limit is not None and seen >= limit:
-                        break
+            for message in (message for records in batch.values() for message in records):
+                if is_progress_heartbeat(message):
+                    continue
+                out.write(message_to_json(message) + b"\n")
+                seen += 1
+                if limit is not None and seen >= limit:
+                    break
             out.flush()
     finally:
         await consumer.stop()

@@ -21,7 +21,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.broker import EmbeddedBroker, die_with_parent, free_port, stop_process
-from streams.kafka_io import assign_whole_topic
+from streams.kafka_io import assign_whole_topic, is_progress_heartbeat
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((ROOT / "tests" / "fixtures" / "seeds").glob("*.txt"))
@@ -124,7 +124,11 @@ async def produce(bootstrap: str, topic: str, values: list[bytes | None], keys: 
 
 
 async def consume(bootstrap: str, topic: str, *, until, timeout: float = 60.0) -> list:
-    """Read `topic` from the beginning until `until(messages)` is true or the deadline passes."""
+    """Read `topic` from the beginning until `until(messages)` is true or the deadline passes.
+
+    Progress heartbeats (empty records with only a progress header) are skipped, as any consumer of the
+    pipeline's topics skips them.
+    """
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10000)
     await asyncio.wait_for(consumer.start(), 15)
     messages: list = []
@@ -135,7 +139,7 @@ async def consume(bootstrap: str, topic: str, *, until, timeout: float = 60.0) -
         while loop.time() < deadline and not until(messages):
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
-                messages.extend(records)
+                messages.extend(record for record in records if not is_progress_heartbeat(record))
     finally:
         await consumer.stop()
     return messages
