@@ -19,7 +19,7 @@ from collections import defaultdict
 
 import orjson
 
-from .. import metrics
+from .. import metrics, topics
 from ..app import WINDOW_SPECS, app, mentions_topic, settings, trending_topic, window_counts, window_index, window_progress
 from ..trending.mention_batch import read_mention_batch
 from ..trending.progress import ChannelMerge
@@ -50,7 +50,7 @@ async def _count_partition(partition: int, events: list) -> None:
     """Count one partition's share of a batch in offset order, advance its windows, then write what changed once."""
     part_key = str(partition)
     state = window_progress.get(part_key) or {}
-    merge = ChannelMerge.from_dict(state.get("progress"), settings.partitions)
+    merge = ChannelMerge.from_dict(state.get("progress"), progress.partitions_of(topics.ENRICHED))
     watermark = state.get("watermark")
     counts = WriteBack(window_counts)
     revised: set[str] = set()

@@ -69,8 +69,26 @@ async def _raw_lag(tp) -> int | None:
     return max(0, highwater - done)
 
 
+def partitions_of(topic: str) -> int:
+    """Partitions of a topic the worker reads, as the broker reports them (the setting until it has)."""
+    try:
+        return app.consumer.topic_partitions(topic) or settings.partitions
+    except Exception:  # consumer not started yet
+        return settings.partitions
+
+
 @app.timer(interval=HEARTBEAT_SECONDS)
 async def send_heartbeats() -> None:
+    """Never raises: a timer that fails stops the worker, and a heartbeat missed is sent on the next tick."""
+    try:
+        await _measure_and_broadcast()
+    except Exception:
+        log.exception("progress heartbeat failed")
+
+
+async def _measure_and_broadcast() -> None:
+    ENRICH.expect(partitions_of(topics.RAW))
+    ROUTE.expect(partitions_of(topics.PARSED))
     assigned = app.consumer.assignment()
     by_topic: dict[str, list] = {}
     for tp in assigned:

@@ -270,6 +270,12 @@ class StageProgress:
     def sent(self, reports: Mapping[str, Progress], now: float) -> None:
         self.forwarder.sent(reports, now)
 
+    def expect(self, upstream: int) -> None:
+        """The upstream topic has this many partitions (as the broker says): every one must report."""
+        self.upstream = upstream
+        for merge in self.merges.values():
+            merge.expected = upstream
+
     def keep_only(self, partitions: Iterable[int]) -> None:
         """Forget input partitions this worker no longer processes: their new owner reports them."""
         keep = set(partitions)
