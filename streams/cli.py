@@ -241,6 +241,34 @@ def cmd_train_ner(args) -> int:
     return 0
 
 
+def cmd_build_trend_filter(args) -> int:
+    """Recompute which names may not trend (streams/trending/not_trending.json) from corpus statistics."""
+    import time
+
+    from .trending.build_not_trending import (
+        DEFAULT_OUT, CorpusError, build_filter, document_summary, report_lines,
+    )
+
+    started = time.monotonic()
+    out = Path(args.out) if args.out else DEFAULT_OUT
+    if not out.parent.is_dir():
+        raise UsageError(f"no such directory for --out: {out.parent}")
+
+    def progress(n: int) -> None:
+        if not args.quiet:
+            print(f"tagged {n} articles ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+
+    try:
+        document = build_filter(Path(args.corpus), Path(args.conll), out, jobs=args.jobs, progress=progress)
+    except CorpusError as exc:
+        raise UsageError(str(exc)) from None
+    print("\n".join(report_lines(document)))
+    print(f"wrote {out}", file=sys.stderr)
+    print(orjson.dumps({**document_summary(document), "seconds": round(time.monotonic() - started, 1),
+                        "out": str(out)}).decode())
+    return 0
+
+
 # ---------------------------------------------------------------- routing
 
 def _load_rules_for_cli(path: str | None):
@@ -465,6 +493,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-refit", action="store_true",
                    help="ship the model trained without the development split (default: retrain on all of it)")
     p.set_defaults(func=cmd_train_ner)
+
+    p = sub.add_parser(
+        "build-trend-filter",
+        help="recompute which names may not trend (not_trending.json) from the ANT corpus and ANERcorp",
+        description="Tags every article of the ANT corpus with the packaged tagger and linker and writes the "
+                    "names that must not produce trending mention records. Re-run it whenever the tagger is "
+                    "retrained; docs/not-trending.md explains the rule.",
+    )
+    p.add_argument("--corpus", default="../shared/data/ant/ant_v2.1.jsonl.xz",
+                   help="ANT corpus, xz-compressed JSON Lines (default: %(default)s)")
+    p.add_argument("--conll", default="../shared/data/anercorp/train.conll",
+                   help="ANERcorp CoNLL file, the reference for what is a name (default: %(default)s)")
+    p.add_argument("--out", help="file to write (default: the packaged streams/trending/not_trending.json)")
+    p.add_argument("--jobs", type=_positive_int, help="tagging processes (default: one per CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_build_trend_filter)
 
     p = sub.add_parser("eval-routing", help="precision/recall/F1 of the routing rules on labelled JSONL articles")
     p.add_argument("jsonl_file", help="one JSON object per line: body, optional title, gold category")

@@ -130,7 +130,12 @@ def mentions_of(enriched: dict) -> list[dict]:
     """One record per entity of an article, to be re-keyed by entity id.
 
     Duplicates of an earlier article add nothing: the story was already counted.
+    Names that say nothing about the news (`الله`, a preposition taken for a
+    name) stay in the article's entities but are not counted for trending
+    (``streams.trending.not_trending``).
     """
+    from .trending.not_trending import counts_for_trending
+
     if enriched.get("duplicate_of"):
         return []
     ts, when = _event(enriched)
@@ -147,5 +152,5 @@ def mentions_of(enriched: dict) -> list[dict]:
             "event_time": when,
             "event_ts": ts,
         }
-        for entity in enriched.get("entities", ())
+        for entity in counts_for_trending(enriched.get("entities", ()))
     ]
