@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 
+from .clock import parse_time
 from .settings import SettingsError, parse_duration, pin_library_log_levels
 
 
@@ -37,6 +38,13 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return value
+
+
+def _time(text: str) -> float:
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text: str) -> int:
@@ -162,6 +170,8 @@ def cmd_trending(args) -> int:
         params["window"] = args.window
     if args.type:
         params["type"] = args.type
+    if args.at is not None:
+        params["at"] = args.at
     try:
         response = httpx.get(f"{base.rstrip('/')}/trending", params=params, timeout=10.0)
     except httpx.HTTPError as exc:
@@ -178,7 +188,7 @@ def cmd_trending(args) -> int:
         return 0
     print(f"window {data['window']}  start {data['start']}  end {data['end']}")
     if not data["items"]:
-        print("(nothing counted yet)")
+        print(data.get("reason") or "(nothing counted yet)")
     for rank, item in enumerate(data["items"], 1):
         print(f"{rank:>3}. {item['score']:>7.2f}  {item['mentions']:>5} mentions  {item['articles']:>4} articles  "
               f"{item['type']:<4} {item['name']}  [{item['id']}]")
@@ -472,6 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", help="window name, e.g. 5m, 1h, 1d")
     p.add_argument("--type", choices=["PER", "ORG", "LOC", "MISC"], type=str.upper)
     p.add_argument("--top", type=_positive_int, default=10)
+    p.add_argument("--at", type=_time, help="the window containing this time: ISO 8601 (2018-05-07, "
+                                            "2018-05-07T12:00:00Z) or Unix seconds; default: the latest")
     p.add_argument("--url", help="worker URL (default http://127.0.0.1:$NEWSSTREAMS_WEB_PORT)")
     p.add_argument("--json", action="store_true", help="print the raw JSON answer")
     p.set_defaults(func=cmd_trending)

@@ -32,7 +32,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams import topics
-from streams.kafka_io import ensure_topics
+from streams.kafka_io import ensure_topics, is_progress_heartbeat
 from streams.pipeline import mentions_of
 from streams.trending.windows import WindowSpec, brute_force_counts, window_key
 
@@ -47,8 +47,6 @@ GRACE = "10m"
 """The default: a replay sorted by time needs no more, whatever the number of inputs."""
 GRACE_SECONDS = 600
 IDLE_AFTER = "2s"
-PROGRESS_HEADER = "newsstreams-progress"
-"""Header of the progress heartbeats (empty values) that stages send beside their records."""
 
 ENRICHED_TIMEOUT = 300.0
 WINDOWS_TIMEOUT = 180.0
@@ -66,8 +64,8 @@ def replay() -> list[dict]:
 
 
 def is_progress(message) -> bool:
-    """A progress heartbeat, not a record: skipped on every topic."""
-    return not message.value or any(key == PROGRESS_HEADER for key, _ in (message.headers or ()))
+    """A progress heartbeat (an empty record with only a progress header), not a record: skipped on every topic."""
+    return is_progress_heartbeat(message)
 
 
 class TopicReader:

@@ -11,6 +11,7 @@ Heartbeats go to the pipeline's own topics only (`articles.parsed`,
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from .. import topics
@@ -20,6 +21,7 @@ from .common import log
 
 HEARTBEAT_SECONDS = 1.0
 """How often changed progress is broadcast: the most a quiet partition's progress lags behind."""
+HEARTBEAT_TIMEOUT = 10.0
 
 PARSE = StageProgress(topics.RAW, upstream=None, idle_after=settings.idle_after)
 ENRICH = StageProgress(topics.PARSED, upstream=settings.partitions)
@@ -79,9 +81,13 @@ def partitions_of(topic: str) -> int:
 
 @app.timer(interval=HEARTBEAT_SECONDS)
 async def send_heartbeats() -> None:
-    """Never raises: a timer that fails stops the worker, and a heartbeat missed is sent on the next tick."""
+    """Never raises nor hangs: a timer that fails stops the worker, one that hangs (a send or a
+    position asked of a broker that went away) stops every later heartbeat, and the windows
+    they would close stay open. A heartbeat missed is sent on a later tick."""
     try:
-        await _measure_and_broadcast()
+        await asyncio.wait_for(_measure_and_broadcast(), HEARTBEAT_TIMEOUT)
+    except asyncio.TimeoutError:
+        log.warning("progress heartbeat took more than %ss; trying again on the next tick", HEARTBEAT_TIMEOUT)
     except Exception:
         log.exception("progress heartbeat failed")
 
