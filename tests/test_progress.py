@@ -76,15 +76,21 @@ def test_headers_round_trip_and_bad_ones_say_nothing():
     assert header_progress(None) == {} and header_progress([("other", b"1")]) == {}
 
 
-def test_forwarder_sends_changes_and_refreshes_the_rest():
-    forwarder = Forwarder(refresh=10)
+def test_forwarder_sends_settled_changes_and_refreshes_the_rest():
+    forwarder = Forwarder(refresh=10, settle=1)
     current = {"p/0": Progress(5.0), "p/1": Progress()}
     due = forwarder.due(current, now=0)
     assert due == {"p/0": Progress(5.0)}, "nothing known is not worth sending"
     forwarder.sent(due, 0)
     assert forwarder.due(current, now=5) == {}
-    assert forwarder.due({"p/0": Progress(6.0)}, now=6) == {"p/0": Progress(6.0)}
-    assert forwarder.due(current, now=10) == {"p/0": Progress(5.0)}
+    # During a backlog progress moves every tick: only the refresh sends it.
+    for tick in range(6, 10):
+        assert forwarder.due({"p/0": Progress(float(tick))}, now=tick) == {}
+    assert forwarder.due({"p/0": Progress(10.0)}, now=10) == {"p/0": Progress(10.0)}
+    forwarder.sent({"p/0": Progress(10.0)}, 10)
+    # At the tail it stops moving: sent once it has settled.
+    assert forwarder.due({"p/0": Progress(11.0)}, now=11) == {}
+    assert forwarder.due({"p/0": Progress(11.0)}, now=12) == {"p/0": Progress(11.0)}
 
 
 def test_a_stage_forgets_partitions_it_no_longer_processes():

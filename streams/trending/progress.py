@@ -174,28 +174,40 @@ class SourceClock:
 
 
 class Forwarder:
-    """What a stage tells its output partitions about each of its input partitions.
+    """When a stage tells every output partition how far each of its input partitions has come.
 
-    `tracks` maps an input partition to its ChannelMerge (or, for the source
-    stage, its SourceClock's progress is handed in directly). `due()` names the
-    input partitions whose progress changed since it was last broadcast, or
-    that have not been broadcast for `refresh` seconds (a restarted downstream
-    worker learns them again).
+    A data record already carries the stage's progress to the partition it
+    goes to, so heartbeats are for what data does not reach: a progress is
+    broadcast once it has stopped changing for `settle` seconds (the tail of a
+    backlog, a quiet partition), and every `refresh` seconds whatever it does
+    (partitions that get no data during a backlog, a restarted downstream
+    worker). During a backlog that is one heartbeat per output partition every
+    `refresh` seconds, not one a second: on a broker that writes each request
+    to object storage, heartbeats every second slowed a backlog by half.
     """
 
-    __slots__ = ("refresh", "_sent")
+    __slots__ = ("settle", "refresh", "_sent", "_changed")
 
-    def __init__(self, refresh: float):
+    def __init__(self, refresh: float, settle: float = 1.0):
+        self.settle = settle
         self.refresh = refresh
         self._sent: dict[str, tuple[Progress, float]] = {}
+        self._changed: dict[str, tuple[Progress, float]] = {}
 
     def due(self, current: Mapping[str, Progress], now: float) -> dict[str, Progress]:
         due = {}
         for channel, progress in current.items():
             if progress.watermark is None and not progress.idle:
                 continue  # nothing known yet: saying so would tell downstream nothing
+            seen = self._changed.get(channel)
+            if seen is None or seen[0] != progress:
+                self._changed[channel] = seen = (progress, now)
             last = self._sent.get(channel)
-            if last is None or last[0] != progress or now - last[1] >= self.refresh:
+            if last is None:
+                due[channel] = progress
+            elif now - last[1] >= self.refresh:
+                due[channel] = progress
+            elif last[0] != progress and now - seen[1] >= self.settle:
                 due[channel] = progress
         return due
 
@@ -206,6 +218,7 @@ class Forwarder:
     def forget(self, channels: Iterable[str]) -> None:
         for channel in channels:
             self._sent.pop(channel, None)
+            self._changed.pop(channel, None)
 
 
 class StageProgress:
