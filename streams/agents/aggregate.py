@@ -77,10 +77,16 @@ async def _count_partition(partition: int, events: list) -> None:
     if combined is not None and (watermark is None or combined - settings.grace > watermark):
         advanced = combined - settings.grace
     published = []
-    with metrics.stage_cpu("aggregate"):
-        if revised or advanced != watermark:
+    if revised or advanced != watermark:
+        with metrics.stage_cpu("aggregate"):
             published = advance_windows(counts, WINDOW_SPECS, partition=partition, previous=watermark,
                                         watermark=advanced, index=window_index, revised=revised)
+    # Records first, then the table writes that say they were made: a worker stopped in between
+    # closes the windows again from the older state it recovers, and publishes them again.
+    for record in published:
+        await trending_topic.send(key=record["entity_id"].encode(), value=orjson.dumps(record))
+        (metrics.WINDOWS_REVISED if record["revision"] else metrics.WINDOWS_CLOSED).labels(record["window"]).inc()
+    with metrics.stage_cpu("aggregate"):
         write_tables_for(events[-1])
         counts.flush()
         new_state = {"progress": merge.to_dict(), "watermark": advanced}
@@ -88,9 +94,6 @@ async def _count_partition(partition: int, events: list) -> None:
             window_progress[part_key] = new_state
     if advanced is not None:
         metrics.WATERMARK.labels(str(partition)).set(advanced)
-    for record in published:
-        await trending_topic.send(key=record["entity_id"].encode(), value=orjson.dumps(record))
-        (metrics.WINDOWS_REVISED if record["revision"] else metrics.WINDOWS_CLOSED).labels(record["window"]).inc()
     if published:
         log.info("published %d windows on partition %d", len(published), partition)
 

@@ -320,23 +320,29 @@ def advance_windows(
                     for key in index.panes[partition][start]:
                         entity_id = key.split("|", 2)[2]
                         due[window_key(spec, window_start, entity_id)] = (spec, window_start, entity_id)
+    revised_only = set()
     for name in revised:
         spec_name, start_text, entity_id = name.split("|", 2)
         spec = by_name.get(spec_name)
         if spec is not None and name not in due:
             due[name] = (spec, int(start_text), entity_id)
+            revised_only.add(name)
     published = []
     for name, (spec, start, entity_id) in sorted(due.items(), key=lambda item: (item[1][1], item[0])):
         counts = _sum_panes(store, spec, start, entity_id, pane)
         if counts is None:
             continue
         known = store.get(name)
-        if known is not None:
-            if all(known[field] == counts[field] for field in ("mentions", "articles", "sources")):
-                continue
-            revision = known.get("revision", 0) + 1
-        else:
+        if known is None:
             revision = 0
+        elif all(known[field] == counts[field] for field in ("mentions", "articles", "sources")):
+            if name in revised_only:
+                continue  # late mentions that were repeats: nothing to correct
+            # Closing again what is already closed: a worker stopped after storing the window but
+            # before its record was sent. Publishing it again (same revision) loses nothing.
+            revision = known.get("revision", 0)
+        else:
+            revision = known.get("revision", 0) + 1
         entry = {**counts, "partition": partition, "closed": True, "revision": revision}
         if known is None:
             index.add(name, entry)
