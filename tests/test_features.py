@@ -20,7 +20,7 @@ from streams.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 ANERCORP = REPO.parent / "shared" / "data" / "anercorp" / "train.conll"
-SEEDS = REPO.parent / "shared" / "seeds"
+SEEDS = REPO / "tests" / "fixtures" / "seeds"  # copies of ../shared/seeds: a fresh clone has them
 
 
 def filtered(xseq: list[list[str]], attributes: frozenset[str]) -> list[list[bytes]]:
