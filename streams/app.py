@@ -81,7 +81,7 @@ def declared_topics(category_ids=()) -> dict[str, tuple[int, dict]]:
     names = [topics.RAW, topics.PARSED, topics.ENRICHED, topics.MENTIONS, topics.TRENDING, topics.DEADLETTER]
     names += [topics.category_topic(c) for c in category_ids]
     declared = {name: (partitions, {}) for name in names}
-    for table in (window_counts, window_progress):
+    for table in (window_counts,):
         declared[table.changelog_topic.get_topic_name()] = (partitions, compacted)
     declared[near_duplicates.changelog_topic.get_topic_name()] = (1, compacted)
     declared[topics.KB] = (1, compacted)
@@ -116,12 +116,6 @@ async def _rebuild_near_duplicate_lookup() -> None:
     near_duplicate_index.rebuild()
 
 
-# Per mentions partition: the progress of every upstream channel and the
-# watermark the partition's windows were last advanced to (see trending/progress.py).
-window_progress = app.Table(
-    "window-progress", default=None, key_type=str,
-    help="Upstream progress and window watermark per partition of entities.mentions",
-)
 # Which table keys hold which partition's panes and closed windows, by start:
 # closing reads only what it closes. Rebuilt whenever the table is recovered.
 window_index = WindowIndex()

@@ -20,10 +20,10 @@ from collections import defaultdict
 import orjson
 
 from .. import metrics, topics
-from ..app import WINDOW_SPECS, app, mentions_topic, settings, trending_topic, window_counts, window_index, window_progress
+from ..app import WINDOW_SPECS, app, mentions_topic, settings, trending_topic, window_counts, window_index
 from ..trending.mention_batch import read_mention_batch
 from ..trending.progress import ChannelMerge
-from ..trending.windows import advance_windows, count_mention
+from ..trending.windows import advance_windows, count_mention, progress_entry, progress_key
 from ..trending.write_back import WriteBack
 from . import progress
 from .common import decode_json, log, send_dead_letter, write_tables_for
@@ -48,8 +48,8 @@ async def aggregate_agent(stream):
 
 async def _count_partition(partition: int, events: list) -> None:
     """Count one partition's share of a batch in offset order, advance its windows, then write what changed once."""
-    part_key = str(partition)
-    state = window_progress.get(part_key) or {}
+    part_key = progress_key(partition)
+    state = window_counts.get(part_key) or {}
     merge = ChannelMerge.from_dict(state.get("progress"), progress.partitions_of(topics.ENRICHED))
     watermark = state.get("watermark")
     counts = WriteBack(window_counts)
@@ -87,11 +87,11 @@ async def _count_partition(partition: int, events: list) -> None:
         await trending_topic.send(key=record["entity_id"].encode(), value=orjson.dumps(record))
         (metrics.WINDOWS_REVISED if record["revision"] else metrics.WINDOWS_CLOSED).labels(record["window"]).inc()
     with metrics.stage_cpu("aggregate"):
+        new_state = progress_entry(partition, merge.to_dict(), advanced)
+        if new_state != state:
+            counts[part_key] = new_state  # written last: after the counts it stands for
         write_tables_for(events[-1])
         counts.flush()
-        new_state = {"progress": merge.to_dict(), "watermark": advanced}
-        if new_state != state:
-            window_progress[part_key] = new_state
     if advanced is not None:
         metrics.WATERMARK.labels(str(partition)).set(advanced)
     if published:

@@ -113,6 +113,24 @@ def pane_size(specs: tuple[WindowSpec, ...]) -> int:
     return math.gcd(*(length for spec in specs for length in (spec.size, spec.step)))
 
 
+PROGRESS = "progress"
+
+
+def progress_key(partition: int) -> str:
+    """Where a partition's upstream progress and watermark are kept: in the counts' own table.
+
+    One changelog partition keeps the order of its records, so a watermark
+    recovered after a crash never runs ahead of the counts and closed windows
+    it stands for; in a table of its own it could.
+    """
+    return f"{PROGRESS}|{partition}"
+
+
+def progress_entry(partition: int, progress: dict, watermark: float | None) -> dict:
+    return {"window": PROGRESS, "entity_id": "", "partition": partition, "start": 0,
+            "progress": progress, "watermark": watermark}
+
+
 def window_key(spec: WindowSpec, start: int, entity_id: str) -> str:
     return f"{spec.name}|{start}|{entity_id}"
 
@@ -265,6 +283,8 @@ class WindowIndex:
 
     def add(self, key: str, entry: dict) -> None:
         partition = entry.get("partition", 0)
+        if entry["window"] == PROGRESS:
+            return
         if entry["window"] == PANE:
             self.panes[partition][entry["start"]].add(key)
         else:

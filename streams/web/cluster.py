@@ -14,7 +14,8 @@ import aiohttp
 from yarl import URL
 
 from .. import topics
-from ..app import app, window_counts, window_progress
+from ..app import app, window_counts
+from ..trending.windows import progress_key
 
 log = logging.getLogger(__name__)
 PEER_TIMEOUT = 3.0
@@ -30,7 +31,7 @@ def local_watermark() -> float | None:
     """The newest watermark among this worker's active partitions: what it has dropped is older."""
     marks = []
     for partition in _active_partitions():
-        state = window_progress.get(str(partition))
+        state = window_counts.get(progress_key(partition))
         if state and state.get("watermark") is not None:
             marks.append(state["watermark"])
     return max(marks, default=None)
