@@ -48,6 +48,7 @@ async def aggregate_agent(stream):
 
 async def _count_partition(partition: int, events: list) -> None:
     """Count one partition's share of a batch in offset order, advance its windows, then write what changed once."""
+    window_index.ensure(window_counts, partition)
     part_key = progress_key(partition)
     state = window_counts.get(part_key) or {}
     merge = ChannelMerge.from_dict(state.get("progress"), progress.partitions_of(topics.ENRICHED))

@@ -274,12 +274,28 @@ class WindowIndex:
     def __init__(self) -> None:
         self.panes: dict[int, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
         self.closed: dict[int, dict[str, dict[int, set[str]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(set)))
+        self.ready: set[int] = set()
 
     def rebuild(self, store: Mapping[str, dict]) -> None:
+        """Forget everything: each partition is indexed again from the table when next used."""
         self.panes.clear()
         self.closed.clear()
+        self.ready.clear()
+
+    def ensure(self, store: Mapping[str, dict], partition: int) -> None:
+        """Index one partition from the table, once after each recovery, before it is counted or closed.
+
+        Recovered entries reach the table without passing through here; reading
+        the table when a partition is first used again is what finds them.
+        """
+        if partition in self.ready:
+            return
+        self.panes.pop(partition, None)
+        self.closed.pop(partition, None)
         for key, entry in store.items():
-            self.add(key, entry)
+            if entry.get("partition", 0) == partition:
+                self.add(key, entry)
+        self.ready.add(partition)
 
     def add(self, key: str, entry: dict) -> None:
         partition = entry.get("partition", 0)
