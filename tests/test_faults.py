@@ -98,18 +98,22 @@ def uninterrupted_answer(payloads: list[bytes]) -> dict[str, dict]:
 
 
 def finals_by_window(closed: list) -> tuple[dict[str, dict], int]:
-    """The final record of each closed window, and how many were published more than once.
+    """The highest revision of each closed window, and how many records were published more than once.
 
-    A window published again (after a restart or a rebalance) must carry the same counts.
+    A window published again with the same revision (after a restart or a rebalance) must carry the
+    same counts; a higher revision is a correction by late mentions and replaces it.
     """
     finals: dict[str, dict] = {}
     repeats = 0
     for final in values(closed):
         key = f"{final['window']}|{final['start_ts']}|{final['entity_id']}"
-        if key in finals:
+        before = finals.get(key)
+        if before is not None:
             repeats += 1
-            before = finals[key]
-            assert (before["mentions"], before["articles"]) == (final["mentions"], final["articles"]), key
+            if before["revision"] == final["revision"]:
+                assert (before["mentions"], before["articles"]) == (final["mentions"], final["articles"]), key
+            if before["revision"] > final["revision"]:
+                continue
         finals[key] = final
     return finals, repeats
 
@@ -127,17 +131,20 @@ def differences(finals: dict[str, dict], expected: dict[str, dict]) -> list[str]
 
 
 async def wait_for_windows(bootstrap: str, expected: dict[str, dict], timeout: float) -> tuple[dict[str, dict], int]:
-    """Read trending.entities until every expected window is there (or the deadline passes)."""
-    seen: set[str] = set()
+    """Read trending.entities until every expected window's latest revision is there (or the deadline passes)."""
+    latest: dict[str, tuple[int, int, int]] = {}
     read = 0
+    wanted = {key: (counts["mentions"], counts["articles"]) for key, counts in expected.items()}
 
     def complete(messages) -> bool:
         nonlocal read
         for message in messages[read:]:
             final = orjson.loads(message.value)
-            seen.add(f"{final['window']}|{final['start_ts']}|{final['entity_id']}")
+            key = f"{final['window']}|{final['start_ts']}|{final['entity_id']}"
+            if key not in latest or final["revision"] >= latest[key][0]:
+                latest[key] = (final["revision"], final["mentions"], final["articles"])
         read = len(messages)
-        return set(expected) <= seen
+        return all(key in latest and latest[key][1:] == counts for key, counts in wanted.items())
 
     closed = await consume(bootstrap, topics.TRENDING, until=complete, timeout=timeout)
     return finals_by_window(closed)
