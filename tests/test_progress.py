@@ -93,6 +93,26 @@ def test_forwarder_sends_settled_changes_and_refreshes_the_rest():
     assert forwarder.due({"p/0": Progress(11.0)}, now=12) == {"p/0": Progress(11.0)}
 
 
+def test_a_caught_up_stage_owes_its_unsettled_progress_before_acknowledging():
+    """The last record of a backlog: its progress must go out before the input is committed.
+
+    The timer would broadcast it only once settled; a worker killed after committing the
+    record and before that tick restarts with nothing left to read that says it, and the
+    partitions the record sent nothing to would wait for the next article.
+    """
+    parse = StageProgress("articles.raw", upstream=None, idle_after=30)
+    parse.saw(0, 100.0)
+    assert parse.heartbeat(now=0) == {"articles.raw/0": Progress(100.0)}
+    parse.sent({"articles.raw/0": Progress(100.0)}, 0)
+    parse.saw(0, 250.0)
+    assert parse.heartbeat(now=0.2) == {}, "not settled: the timer waits"
+    assert parse.unsent(now=0.2) == {"articles.raw/0": Progress(250.0)}
+    parse.sent(parse.unsent(now=0.2), 0.2)
+    assert parse.unsent(now=0.3) == {}, "nothing is owed twice"
+    parse.lag(0, 0, now=1.0)
+    assert parse.unsent(now=40.0) == {"articles.raw/0": Progress(250.0, idle=True)}, "turning idle is news too"
+
+
 def test_a_stage_forgets_partitions_it_no_longer_processes():
     stage = StageProgress("articles.parsed", upstream=1)
     stage.observe(0, {"articles.raw/0": Progress(10.0)})

@@ -36,24 +36,28 @@ async def parse_agent(stream):
             with metrics.stage_cpu("parse"):
                 near_duplicate_index.forget_before(time.time() - DEDUPE_MEMORY_SECONDS)
                 near_duplicate_index.forget_oldest(settings.dedupe_capacity)
-        where = event.message
-        try:
-            with metrics.stage_cpu("parse"):
-                articles = PIPELINE.parse(event.value, _arrival_time(event), dedupe_index=near_duplicate_index)
-                outputs = [(article["id"].encode(), orjson.dumps(article)) for article in articles]
-                latest = max((event_time(article) for article in articles), default=None)
-        except RejectedArticle as exc:
-            await send_dead_letter(event, "parse", exc.reason, exc)
-            progress.parsed(where.partition, where.offset, None)
-            continue
-        except Exception as exc:  # a bug must not stop the stream: keep the input
-            log.exception("parse failed")
-            await send_dead_letter(event, "parse", f"unexpected error: {exc}", exc)
-            progress.parsed(where.partition, where.offset, None)
-            continue
-        headers = progress.headers_of(progress.PARSE)
-        for key, value in outputs:
-            if await send_or_dead_letter(parsed_topic, key=key, value=value, event=event, stage="parse",
-                                         headers=headers):
-                metrics.ARTICLES.labels("parse").inc()
-        progress.parsed(where.partition, where.offset, latest)
+        latest = await _parse(event)
+        progress.parsed(event.message.partition, event.message.offset, latest)
+        await progress.before_ack(progress.PARSE, [event])
+
+
+async def _parse(event) -> float | None:
+    """Parse one raw record and send its articles; returns their latest event time (None: no article)."""
+    try:
+        with metrics.stage_cpu("parse"):
+            articles = PIPELINE.parse(event.value, _arrival_time(event), dedupe_index=near_duplicate_index)
+            outputs = [(article["id"].encode(), orjson.dumps(article)) for article in articles]
+            latest = max((event_time(article) for article in articles), default=None)
+    except RejectedArticle as exc:
+        await send_dead_letter(event, "parse", exc.reason, exc)
+        return None
+    except Exception as exc:  # a bug must not stop the stream: keep the input
+        log.exception("parse failed")
+        await send_dead_letter(event, "parse", f"unexpected error: {exc}", exc)
+        return None
+    headers = progress.headers_of(progress.PARSE)
+    for key, value in outputs:
+        if await send_or_dead_letter(parsed_topic, key=key, value=value, event=event, stage="parse",
+                                     headers=headers):
+            metrics.ARTICLES.labels("parse").inc()
+    return latest

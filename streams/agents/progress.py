@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from faust.types import TP
+
 from .. import topics
 from ..app import app, enriched_topic, mentions_topic, parsed_topic, settings
 from ..trending.progress import HEADER, StageProgress, encode, header_progress
@@ -106,16 +108,52 @@ async def _measure_and_broadcast() -> None:
     parsing = {tp.partition for tp in raw}
     for partition in [p for p in _next_raw_offset if p not in parsing]:
         del _next_raw_offset[partition]
-    for stage, output in ((PARSE, parsed_topic), (ENRICH, enriched_topic), (ROUTE, mentions_topic)):
+    for stage in OUTPUTS:
         stage.keep_only(tp.partition for tp in by_topic.get(stage.topic, []))
-        due = stage.heartbeat(now)
-        if not due:
-            continue
-        header = {HEADER: encode(due)}
-        try:
-            for partition in range(settings.partitions):
-                await output.send(value=b"", partition=partition, headers=header)
-        except Exception as exc:  # a heartbeat not sent is sent again on the next tick
-            log.warning("progress heartbeat to %s not sent: %s", output.get_topic_name(), exc)
-            continue
-        stage.sent(due, now)
+        await _broadcast(stage, stage.heartbeat(now), now)
+
+
+OUTPUTS = {PARSE: parsed_topic, ENRICH: enriched_topic, ROUTE: mentions_topic}
+"""Where each stage's heartbeats go: its own output topic."""
+
+
+async def _broadcast(stage: StageProgress, due: dict, now: float) -> bool:
+    """Send `due` to every partition of the stage's output topic; False if it could not be sent."""
+    if not due:
+        return True
+    output = OUTPUTS[stage]
+    header = {HEADER: encode(due)}
+    try:
+        for partition in range(settings.partitions):
+            await output.send(value=b"", partition=partition, headers=header)
+    except Exception as exc:  # a heartbeat not sent is sent again on the next tick
+        log.warning("progress heartbeat to %s not sent: %s", output.get_topic_name(), exc)
+        return False
+    stage.sent(due, now)
+    return True
+
+
+def caught_up(topic: str, partition: int, offset: int) -> bool:
+    """Whether the record at `offset` is the last one the consumer knows of on its partition."""
+    try:
+        highwater = app.consumer.highwater(TP(topic, partition))
+    except Exception:  # not assigned (any more): its new owner reads it again
+        return False
+    return highwater is not None and offset + 1 >= highwater
+
+
+async def before_ack(stage: StageProgress, events) -> None:
+    """Broadcast the stage's new progress when it has read all there is on an input partition.
+
+    Called after the events' outputs are sent and their progress observed,
+    before they are acknowledged. During a backlog later records carry the
+    progress on (and the timer refreshes it); at the end of one, the last
+    records' progress would otherwise reach the partitions they sent nothing
+    to only on the next tick, and not at all if the worker were killed after
+    committing them. The producer is flushed before offsets are committed,
+    so what is sent here is delivered before the input is.
+    """
+    if not any(caught_up(stage.topic, e.message.partition, e.message.offset) for e in events):
+        return
+    now = time.monotonic()
+    await _broadcast(stage, stage.unsent(now), now)

@@ -40,6 +40,8 @@ async def route_agent(stream):
             await mentions_topic.send(value=value, partition=partition, headers=headers)
         for event in events:
             progress.ROUTE.observe(event.message.partition, progress.progress_of(event))
+        await progress.before_ack(progress.ROUTE, events)
+        for event in events:
             await stream.ack(event)
 
 

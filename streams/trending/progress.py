@@ -211,6 +211,14 @@ class Forwarder:
                 due[channel] = progress
         return due
 
+    def unsent(self, current: Mapping[str, Progress]) -> dict[str, Progress]:
+        """Every channel whose progress differs from what was last broadcast, settled or not."""
+        return {
+            channel: progress for channel, progress in current.items()
+            if (progress.watermark is not None or progress.idle)
+            and (channel not in self._sent or self._sent[channel][0] != progress)
+        }
+
     def sent(self, reports: Mapping[str, Progress], now: float) -> None:
         for channel, progress in reports.items():
             self._sent[channel] = (progress, now)
@@ -279,6 +287,16 @@ class StageProgress:
     def heartbeat(self, now: float) -> dict[str, Progress]:
         """Channels to broadcast now; call `sent` once the heartbeats are out."""
         return self.forwarder.due(self.current(now), now)
+
+    def unsent(self, now: float) -> dict[str, Progress]:
+        """Channels to broadcast before a caught-up input is acknowledged (see `Forwarder.unsent`).
+
+        A stage that has read everything on a partition owes downstream the
+        progress its last records carried: if it acknowledged them first and
+        was then killed, the restarted stage would have nothing left to read
+        that says it, and windows downstream would wait for the next article.
+        """
+        return self.forwarder.unsent(self.current(now))
 
     def sent(self, reports: Mapping[str, Progress], now: float) -> None:
         self.forwarder.sent(reports, now)
