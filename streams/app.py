@@ -13,6 +13,8 @@ from . import topics
 from .commit_safety import drain_buffer_before_commit
 from .end_offsets import read_changelogs_to_their_true_end
 from .fetch_wait import fetch_with_short_waits
+from .kafka_io import MAX_MESSAGE_BYTES
+from .kafka_security import KafkaSecurity
 from .observed_table import ObservedGlobalTable
 from .settings import FAUST_BROKER_OPTIONS, Settings
 from .text.dedupe import SketchIndex
@@ -36,6 +38,7 @@ app = faust.App(
     topic_replication_factor=1,
     topic_allow_declare=True,
     **FAUST_BROKER_OPTIONS,
+    broker_credentials=KafkaSecurity.from_env().faust_credentials(),
     processing_guarantee=settings.processing_guarantee,
     # The check compares offsets a RocksDB store persisted with the broker's end
     # offsets. An in-memory store persists nothing, and the embedded broker reports
@@ -81,6 +84,7 @@ def declared_topics(category_ids=()) -> dict[str, tuple[int, dict]]:
     names = [topics.RAW, topics.PARSED, topics.ENRICHED, topics.MENTIONS, topics.TRENDING, topics.DEADLETTER]
     names += [topics.category_topic(c) for c in category_ids]
     declared = {name: (partitions, {}) for name in names}
+    declared[topics.RAW] = (partitions, {"max.message.bytes": str(MAX_MESSAGE_BYTES)})
     for table in (window_counts,):
         declared[table.changelog_topic.get_topic_name()] = (partitions, compacted)
     declared[near_duplicates.changelog_topic.get_topic_name()] = (1, compacted)

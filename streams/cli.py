@@ -60,14 +60,53 @@ def sample_pages() -> list[Path]:
     return sorted(Path(str(item)) for item in folder.iterdir() if item.name.endswith(".txt"))
 
 
+def _data_dir() -> str:
+    return os.environ.get("NEWSSTREAMS_DATA_DIR", ".newsstreams-data")
+
+
 def require_broker() -> str:
+    """KAFKA_BROKER, else the embedded broker of the `newsstreams run` running in this data folder."""
+    from .running import find_running, run_file
+
     broker = os.environ.get("KAFKA_BROKER")
-    if not broker:
-        raise UsageError(
-            "KAFKA_BROKER is not set: point it at Kafka (e.g. KAFKA_BROKER=kafka://localhost:9092), "
-            "or use `newsstreams run`, which starts an embedded broker"
-        )
-    return broker
+    if broker:
+        return broker
+    running = find_running(_data_dir())
+    if running is not None:
+        return running.broker_url
+    raise UsageError(
+        f"no broker: KAFKA_BROKER is not set and no `newsstreams run` is running here "
+        f"(none announced in {run_file(_data_dir())}). Start `newsstreams run` in this folder, "
+        "or point KAFKA_BROKER at Kafka (e.g. KAFKA_BROKER=kafka://localhost:9092)"
+    )
+
+
+def web_base(explicit: str | None) -> str:
+    """The worker's HTTP address: --url, else the running `newsstreams run`'s, else NEWSSTREAMS_WEB_PORT's."""
+    from .running import find_running
+
+    if explicit:
+        return explicit
+    running = find_running(_data_dir())
+    if running is not None and not os.environ.get("NEWSSTREAMS_WEB_PORT"):
+        return running.web_url
+    return f"http://127.0.0.1:{os.environ.get('NEWSSTREAMS_WEB_PORT', '6066')}"
+
+
+def _check_web_port(host: str, port: int) -> None:
+    """A busy port is a one-line error before anything starts, not a traceback after the broker did."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(f"port {port} on {host} is already in use: choose another with --web-port "
+                                 "or NEWSSTREAMS_WEB_PORT") from None
+            raise UsageError(f"cannot serve HTTP on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def bootstrap_servers(broker_url: str) -> str:
@@ -89,6 +128,10 @@ def bootstrap_servers(broker_url: str) -> str:
 def _start_worker(args, *, demo_paths: list[Path] | None = None) -> int:
     if getattr(args, "web_port", None):
         os.environ["NEWSSTREAMS_WEB_PORT"] = str(args.web_port)
+    from .settings import Settings
+
+    web = Settings.from_env()
+    _check_web_port(web.web_host, web.web_port)
     from .agents.common import PIPELINE
     from .worker import app
 
@@ -122,14 +165,28 @@ def _create_topics() -> None:
 
 def cmd_run(args) -> int:
     from .broker import EmbeddedBroker
+    from .running import announced, find_running
+    from .settings import Settings
 
     demo_paths = sample_pages() if args.demo else None
     if os.environ.get("KAFKA_BROKER"):
         return _start_worker(args, demo_paths=demo_paths)
+    other = find_running(_data_dir())
+    if other is not None:
+        raise UsageError(
+            f"a `newsstreams run` is already running in this data folder (pid {other.pid}, broker "
+            f"{other.broker_url}, web {other.web_url}): use it, or set NEWSSTREAMS_DATA_DIR to run another"
+        )
+    if args.web_port:
+        os.environ["NEWSSTREAMS_WEB_PORT"] = str(args.web_port)
+    web = Settings.from_env()
+    _check_web_port(web.web_host, web.web_port)
     with EmbeddedBroker() as broker:
         os.environ["KAFKA_BROKER"] = broker.url
         print(f"embedded broker on {broker.bootstrap}", file=sys.stderr)
-        return _start_worker(args, demo_paths=demo_paths)
+        web_url = web.web_url or f"http://{web.web_host}:{web.web_port}"
+        with announced(_data_dir(), broker_url=broker.url, web_url=web_url):
+            return _start_worker(args, demo_paths=demo_paths)
 
 
 def cmd_worker(args) -> int:
@@ -164,7 +221,7 @@ def cmd_consume(args) -> int:
 def cmd_trending(args) -> int:
     import httpx
 
-    base = args.url or f"http://127.0.0.1:{os.environ.get('NEWSSTREAMS_WEB_PORT', '6066')}"
+    base = web_base(args.url)
     params = {"top": args.top}
     if args.window:
         params["window"] = args.window
@@ -407,8 +464,9 @@ def cmd_kb(args) -> int:
 
 
 def cmd_deadletter_replay(args) -> int:
+    """Send dead letters back; an original too large to have been copied is read back from its offset."""
     from .deadletter import ReplayError, replay_messages
-    from .kafka_io import BrokerUnavailable, publish_many
+    from .kafka_io import BrokerUnavailable, publish_many, read_at
     from .topics import RAW
 
     path = Path(args.file)
@@ -416,20 +474,30 @@ def cmd_deadletter_replay(args) -> int:
         raise UsageError(f"no such file: {path}")
     try:
         with open(path, "rb") as lines:
-            messages = replay_messages(lines, args.topic or RAW)
+            replays = replay_messages(lines, args.topic or RAW)
     except ReplayError as exc:
         raise UsageError(f"{path}: {exc}") from None
-    if args.topic:
-        messages = [(args.topic, key, value) for _, key, value in messages]
+    bootstrap = bootstrap_servers(require_broker())
+    messages, left_out = [], 0
     try:
-        asyncio.run(publish_many(bootstrap_servers(require_broker()), messages))
+        for replay in replays:
+            value = replay.value
+            if value is None and replay.source is not None:
+                value = asyncio.run(read_at(bootstrap, *replay.source))
+            if value is None:
+                print(f"skipped {path}:{replay.line}: {replay.missing()}", file=sys.stderr)
+                left_out += 1
+                continue
+            messages.append((args.topic or replay.topic, replay.key, value))
+        asyncio.run(publish_many(bootstrap, messages))
     except BrokerUnavailable as exc:
         raise UsageError(str(exc)) from None
     counts: dict[str, int] = {}
     for topic, _, _ in messages:
         counts[topic] = counts.get(topic, 0) + 1
-    print("replayed " + (", ".join(f"{n} to {t}" for t, n in counts.items()) or "nothing"), file=sys.stderr)
-    return 0
+    replayed = ", ".join(f"{n} to {t}" for t, n in counts.items()) or "nothing"
+    print(f"replayed {replayed}" + (f"; {left_out} left out (listed above)" if left_out else ""), file=sys.stderr)
+    return 1 if left_out else 0
 
 
 # ---------------------------------------------------------------- bench

@@ -18,6 +18,7 @@ import logging
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, server_list
 
+from .kafka_security import client_options
 from .settings import FETCH_MAX_WAIT_MS
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ _listed_end_offsets = AIOKafkaConsumerThread._highwaters
 async def fetched_high_watermarks(bootstrap: list[str], listed: dict) -> dict:
     """The high watermark a fetch reports for each partition, read from just before the listed end."""
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=5000,
-                             fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+                             fetch_max_wait_ms=FETCH_MAX_WAIT_MS, **client_options())
     await asyncio.wait_for(probe.start(), PROBE_TIMEOUT)
     try:
         probe.assign(list(listed))

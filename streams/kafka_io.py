@@ -8,28 +8,45 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import difflib
 import sys
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from . import topics
+from .kafka_security import client_options
+from .text.decode import MAX_PAYLOAD_BYTES
 from .trending.progress import HEADER as PROGRESS_HEADER
 
 CONNECT_TIMEOUT = 15.0
+MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES + 64 * 1024
+"""A produce request, and a record batch on `articles.raw`, must fit the largest
+article the parse stage takes (5 MiB) with its key and framing; Kafka's own
+default (1 MiB) would refuse a large page before the pipeline could say why."""
 
 
 class BrokerUnavailable(Exception):
     pass
 
 
+def unavailable(bootstrap: str, exc: BaseException) -> BrokerUnavailable:
+    """Why a broker could not be reached, in words: some errors (a timeout) have no message of their own."""
+    if isinstance(exc, asyncio.TimeoutError):
+        why = f"no answer within {CONNECT_TIMEOUT:g}s (is it a Kafka broker, and is it up?)"
+    else:
+        why = str(exc).strip() or type(exc).__name__
+    return BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {why}")
+
+
 async def start_producer(bootstrap: str, **options) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=15000, **options)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=15000, **client_options(), **options)
     try:
         await asyncio.wait_for(producer.start(), CONNECT_TIMEOUT)
     except (KafkaError, asyncio.TimeoutError, OSError) as exc:
         await producer.stop()
-        raise BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {exc or type(exc).__name__}") from None
+        raise unavailable(bootstrap, exc) from None
     return producer
 
 
@@ -49,7 +66,7 @@ async def assign_whole_topic(
         if partitions:
             break
         if deadline is not None and loop.time() >= deadline:
-            raise BrokerUnavailable(f"topic {topic!r} does not exist")
+            raise BrokerUnavailable(no_such_topic(topic, consumer._client.cluster.topics()))
         await asyncio.sleep(poll)
     assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(assignment)
@@ -60,20 +77,61 @@ async def assign_whole_topic(
     return assignment
 
 
+def no_such_topic(topic: str, existing) -> str:
+    """Name the topics there are, the closest first, so a misspelt name is fixed at a glance."""
+    names = sorted(name for name in existing if not name.startswith("__"))
+    close = difflib.get_close_matches(topic, names, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
+    listed = ", ".join(names) if names else "none yet (is a worker running?)"
+    return f"topic {topic!r} does not exist.{hint} Topics on this broker: {listed}"
+
+
+def expected_soon(topic: str) -> bool:
+    """The pipeline's own topics are created by the first worker: worth waiting a moment for."""
+    return topic in (topics.RAW, topics.PARSED, topics.ENRICHED, topics.MENTIONS, topics.TRENDING,
+                     topics.DEADLETTER, topics.KB, topics.ROUTING_RULES)
+
+
 async def assigned_consumer(bootstrap: str, topic: str, *, from_beginning: bool, wait_for_topic: float = 10.0) -> AIOKafkaConsumer:
     """A consumer on every partition of `topic`, without joining a group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15000,
+                                **client_options())
     try:
         await asyncio.wait_for(consumer.start(), CONNECT_TIMEOUT)
     except (KafkaError, asyncio.TimeoutError, OSError) as exc:
         await consumer.stop()
-        raise BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {exc or type(exc).__name__}") from None
+        raise unavailable(bootstrap, exc) from None
     try:
         await assign_whole_topic(consumer, topic, timeout=wait_for_topic, from_beginning=from_beginning)
     except BrokerUnavailable:
         await consumer.stop()
         raise
     return consumer
+
+
+async def read_at(bootstrap: str, topic: str, partition: int, offset: int, *, timeout: float = 10.0) -> bytes | None:
+    """The value of one record, if the broker still has it (None: gone with retention, or not there)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15000,
+                                max_partition_fetch_bytes=MAX_MESSAGE_BYTES, **client_options())
+    try:
+        await asyncio.wait_for(consumer.start(), CONNECT_TIMEOUT)
+    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+        await consumer.stop()
+        raise unavailable(bootstrap, exc) from None
+    try:
+        where = TopicPartition(topic, partition)
+        consumer.assign([where])
+        consumer.seek(where, offset)
+        try:
+            batch = await consumer.getmany(where, timeout_ms=int(timeout * 1000), max_records=1)
+        except KafkaError:
+            return None
+        for message in batch.get(where, ()):
+            if message.offset == offset and message.value:
+                return message.value
+        return None
+    finally:
+        await consumer.stop()
 
 
 async def publish(bootstrap: str, topic: str, *, key: bytes | None, value: bytes | None) -> None:
@@ -85,7 +143,7 @@ async def publish(bootstrap: str, topic: str, *, key: bytes | None, value: bytes
 
 
 async def publish_many(bootstrap: str, messages: list[tuple[str, bytes | None, bytes | None]]) -> None:
-    producer = await start_producer(bootstrap)
+    producer = await start_producer(bootstrap, max_request_size=MAX_MESSAGE_BYTES)
     try:
         futures = [await producer.send(topic, key=key, value=value) for topic, key, value in messages]
         await asyncio.wait_for(asyncio.gather(*futures), CONNECT_TIMEOUT + len(messages) * 0.01)
@@ -116,7 +174,8 @@ async def consume_topic(bootstrap: str, topic: str, *, from_beginning: bool, lim
     if idle_timeout is None and limit is not None:
         idle_timeout = 10.0
     try:
-        consumer = await assigned_consumer(bootstrap, topic, from_beginning=from_beginning)
+        consumer = await assigned_consumer(bootstrap, topic, from_beginning=from_beginning,
+                                           wait_for_topic=10.0 if expected_soon(topic) else 0.0)
     except BrokerUnavailable as exc:
         raise UsageError(str(exc)) from None
     seen = 0
@@ -152,12 +211,12 @@ async def ensure_topics(bootstrap: str, topics: dict[str, tuple[int, dict]]) -> 
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **client_options())
     try:
         await asyncio.wait_for(admin.start(), CONNECT_TIMEOUT)
     except (KafkaError, asyncio.TimeoutError, OSError) as exc:
         await admin.close()
-        raise BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {exc or type(exc).__name__}") from None
+        raise unavailable(bootstrap, exc) from None
     try:
         existing = set(await admin.list_topics())
         missing = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -62,8 +63,9 @@ def test_clear_errors_for_unreadable_inputs(args, message, capsys, tmp_path, mon
     assert message in err and "Traceback" not in err
 
 
-def test_commands_needing_a_broker_say_so(monkeypatch, capsys):
+def test_commands_needing_a_broker_say_so(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("KAFKA_BROKER", raising=False)
+    monkeypatch.setenv("NEWSSTREAMS_DATA_DIR", str(tmp_path))
     assert main(["produce", str(SEEDS[0])]) == 2
     assert "KAFKA_BROKER is not set" in capsys.readouterr().err
     assert main(["consume", "articles.raw"]) == 2
@@ -145,3 +147,148 @@ def test_a_worker_loads_its_models_before_the_first_article():
     assert done.returncode == 0, done.stderr
     source = (ROOT / "streams" / "cli.py").read_text()
     assert source.index("PIPELINE.warm()") < source.index("app.main()")
+
+
+def _rss_of_children_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+@pytest.mark.broker
+def test_one_oversized_or_unreadable_input_never_stops_the_rest(broker, tmp_path):
+    """A 1.2 MB page goes through (Kafka's 1 MB default would refuse it); what is over 5 MiB is named and left out."""
+    env = {"KAFKA_BROKER": f"kafka://{broker}"}
+    folder = tmp_path / "feeds"
+    folder.mkdir()
+    paragraph = "<p>" + "قال الرئيس في مؤتمر صحفي إن المحادثات ستستمر. " * 20 + "</p>\n"
+    (folder / "a-large.html").write_text("<html><body>" + paragraph * (1_200_000 // len(paragraph.encode())) + "</body></html>")
+    (folder / "b-huge.txt").write_bytes("ن".encode() * (3 * 1024 * 1024))  # 6 MiB
+    lines = [orjson.dumps({"url": f"https://example.org/{i}", "source": "s", "title": "t", "body": "نص",
+                           "published_at": "2026-11-20T00:00:00Z"}) for i in range(3)]
+    huge_line = orjson.dumps({"url": "https://example.org/huge", "source": "s", "title": "t", "body": "x" * 20_000_000})
+    (folder / "c-articles.jsonl").write_bytes(b"\n".join([lines[0], huge_line, lines[1], lines[2]]) + b"\n")
+    vanished = folder / "d-vanished.txt"
+    vanished.symlink_to(tmp_path / "deleted-meanwhile.txt")
+    produced = cli("produce", "--quiet", str(folder), env=env)
+    assert produced.returncode == 1, produced.stderr
+    assert "Traceback" not in produced.stderr
+    assert f"skipped {folder / 'b-huge.txt'}: 6.0 MiB is over the 5.0 MiB limit for .txt files" in produced.stderr
+    assert f"skipped {folder / 'c-articles.jsonl'}:2: line of 19.1 MiB is over" in produced.stderr
+    assert f"skipped {vanished}: " in produced.stderr
+    assert "published 4 messages to articles.raw; 3 left out (listed above)" in produced.stderr
+    assert _rss_of_children_mb() < 500
+    consumed = cli("consume", "articles.raw", "--from-beginning", "--limit", "4", env=env)
+    sizes = sorted(len(line.encode()) for line in consumed.stdout.splitlines())
+    assert len(sizes) == 4 and sizes[-1] > 1_000_000
+
+
+@pytest.mark.broker
+def test_a_dead_letter_without_its_original_is_read_back_or_left_out(broker, tmp_path):
+    """An original too large to copy into its dead letter is read back from its offset, never replayed empty."""
+    from streams.kafka_io import ensure_topics
+
+    env = {"KAFKA_BROKER": f"kafka://{broker}"}
+    asyncio.run(ensure_topics(broker, {"articles.raw": (1, {})}))
+    page = tmp_path / "page.txt"
+    page.write_text("قال الرئيس إن المحادثات ستستمر.")
+    assert cli("produce", "--quiet", str(page), env=env).returncode == 0
+    record = {"schema": "dead_letter/1", "stage": "parse", "reason": "too large", "original_b64": "",
+              "original_size": 5_000_000, "key_b64": None, "topic": "articles.raw", "partition": 0}
+    gone = {**record, "offset": 99}
+    dead = tmp_path / "dead.jsonl"
+    dead.write_bytes(orjson.dumps({**record, "offset": 0}) + b"\n" + orjson.dumps(gone) + b"\n")
+    replayed = cli("deadletter", "replay", str(dead), env=env)
+    assert replayed.returncode == 1, replayed.stderr
+    assert f"skipped {dead}:2: the original (5,000,000 bytes) was too large" in replayed.stderr
+    assert "articles.raw/0@99" in replayed.stderr and "replayed 1 to articles.raw; 1 left out" in replayed.stderr
+    consumed = cli("consume", "articles.raw", "--from-beginning", "--limit", "2", env=env)
+    bodies = [orjson.loads(line)["body"] for line in consumed.stdout.splitlines()]
+    assert bodies == ["قال الرئيس إن المحادثات ستستمر."] * 2
+
+
+@pytest.mark.broker
+def test_a_misspelt_topic_fails_at_once_naming_the_topics_there_are(broker):
+    env = {"KAFKA_BROKER": f"kafka://{broker}"}
+    assert cli("produce", "--quiet", str(SEEDS[0]), env=env).returncode == 0
+    result = cli("consume", "articles.rwa", "--limit", "1", env=env, timeout=30)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "topic 'articles.rwa' does not exist. Did you mean 'articles.raw'?" in result.stderr
+    assert "Topics on this broker: articles.raw" in result.stderr
+
+
+def test_a_busy_web_port_is_one_line_and_exit_2(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = cli("run", "--web-port", str(port), env={"NEWSSTREAMS_DATA_DIR": str(tmp_path)}, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (f"newsstreams run: port {port} on 127.0.0.1 is already in use: choose another "
+                                     "with --web-port or NEWSSTREAMS_WEB_PORT")
+
+
+def test_a_broker_that_accepts_but_never_answers_is_named_with_a_reason():
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        result = cli("consume", "articles.raw", env={"KAFKA_BROKER": f"kafka://127.0.0.1:{port}"}, timeout=60)
+    assert result.returncode == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"newsstreams consume: cannot connect to Kafka at 127.0.0.1:{port}: ")
+    assert len(line.split(f"127.0.0.1:{port}: ", 1)[1]) > 10, line
+
+
+@pytest.mark.broker
+@pytest.mark.skipif(bool(os.environ.get("KAFKA_BROKER")), reason="finds the embedded broker of `run`")
+def test_commands_find_the_broker_and_the_api_of_a_running_run(tmp_path):
+    """`produce`, `consume` and `trending` without KAFKA_BROKER use what `newsstreams run` started in the same folder."""
+    import signal
+    import time
+
+    import httpx
+
+    from streams.broker import die_with_parent
+
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BROKER", "NEWSSTREAMS_WEB_PORT")}
+    env["NEWSSTREAMS_DATA_DIR"] = str(tmp_path / "data")
+    port = free_port()
+    log = open(tmp_path / "run.log", "wb")
+    run = subprocess.Popen([sys.executable, "-m", "streams", "run", "--web-port", str(port)], env=env, cwd=ROOT,
+                           stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                           start_new_session=True, preexec_fn=die_with_parent)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert run.poll() is None, (tmp_path / "run.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/trending", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert (tmp_path / "data" / "run.json").exists()
+
+        def beside(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "streams", *args], capture_output=True, text=True,
+                                  timeout=90, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+
+        produced = beside("produce", "--quiet", str(SEEDS[0]))
+        assert produced.returncode == 0, produced.stderr
+        consumed = beside("consume", "articles.raw", "--from-beginning", "--limit", "1")
+        assert consumed.returncode == 0 and orjson.loads(consumed.stdout)["body"], consumed.stderr
+        trending = beside("trending", "--json")
+        assert trending.returncode == 0 and "items" in orjson.loads(trending.stdout), trending.stderr
+        second = beside("run")
+        assert second.returncode == 2 and "already running in this data folder" in second.stderr
+    finally:
+        os.killpg(run.pid, signal.SIGTERM)
+        run.wait(timeout=30)
+    assert not (tmp_path / "data" / "run.json").exists(), "the announcement goes with the run"
+    after = subprocess.run([sys.executable, "-m", "streams", "produce", str(SEEDS[0])], capture_output=True,
+                           text=True, timeout=60, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+    assert after.returncode == 2 and "no `newsstreams run` is running here" in after.stderr

@@ -139,7 +139,7 @@ def test_kafka_broker_points_at_an_advertised_listener(compose, name):
 
 def test_host_listener_is_published(compose):
     kafka = compose["services"]["kafka"]
-    published = {str(p).split(":")[0]: str(p).split(":")[-1] for p in kafka["ports"]}
+    published = {str(p).split(":")[-2]: str(p).split(":")[-1] for p in kafka["ports"]}
     host_listeners = [a for a in advertised(env_of(kafka)).values() if a.startswith(("localhost:", "127.0.0.1:"))]
     assert host_listeners, "tools on the host need a listener advertised as localhost"
     for address in host_listeners:
@@ -147,6 +147,13 @@ def test_host_listener_is_published(compose):
         # the host connects to the advertised port, which must reach the same port inside
         assert published.get(port) == port, f"advertised {address} but {kafka['ports']} publish it elsewhere"
         assert f":{port}" in env_of(kafka)["KAFKA_LISTENERS"]
+
+
+@pytest.mark.parametrize("name", ["kafka", "worker"])
+def test_published_ports_are_bound_to_loopback_only(compose, name):
+    """Plaintext Kafka and the API on every interface would let anyone rewrite routing.rules and entities.kb."""
+    for port in compose["services"][name]["ports"]:
+        assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
 
 
 def test_worker_publishes_its_web_port(compose, dockerfile):

@@ -274,7 +274,7 @@ def test_fuzzed_replay_files_are_read_or_refused_by_line(lines):
     except ReplayError as exc:
         assert str(exc).startswith("line ")
     else:
-        assert all(isinstance(value, bytes) for _, _, value in messages)
+        assert all(isinstance(replay.value, bytes) for replay in messages)
 
 
 @settings(max_examples=150, deadline=None)

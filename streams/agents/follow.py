@@ -17,6 +17,7 @@ from .. import metrics
 from ..app import app, deadletter_topic
 from ..deadletter import dead_letter
 from ..kafka_io import assign_whole_topic
+from ..kafka_security import client_options
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ async def follow_whole_topic(
     topic: str, apply: Callable[[object], str], *, refused: type[Exception], stage: str,
 ) -> None:
     """Apply every record of `topic` with `apply(message)`; `refused` errors are dead-lettered."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=_bootstrap(), enable_auto_commit=False, request_timeout_ms=15000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=_bootstrap(), enable_auto_commit=False, request_timeout_ms=15000,
+                                **client_options())
     await consumer.start()
     try:
         await assign_whole_topic(consumer, topic, timeout=None, poll=1.0)

@@ -29,6 +29,8 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeElementTree
 
 from .fetch import FetchResult, IngestError, check_http_url, fetch_url
+from .fetch import DEFAULT_MAX_BYTES
+from ..text.decode import MAX_PAYLOAD_BYTES
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -210,8 +212,12 @@ def _file_source(path: Path) -> str:
     return Path(os.path.abspath(path)).parent.name or "file"
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, limit: int) -> bytes:
+    """A whole file, refused before reading when it is larger than `limit`."""
     try:
+        size = path.stat().st_size
+        if size > limit:
+            raise IngestError(f"{path}: {_size(size)} is over the {_size(limit)} limit for {_suffix(path)} files")
         return path.read_bytes()
     except FileNotFoundError:
         raise IngestError(f"no such file: {path}") from None
@@ -266,6 +272,8 @@ def _json_kind(value: object) -> str:
 
 def _jsonl_lines(lines: Iterable[bytes], *, origin: str) -> Iterator[RawItem]:
     for number, line in enumerate(lines, 1):
+        if line is None:
+            continue  # a line over the limit, reported by whoever read it
         if number == 1 and line.startswith(_BOM):
             line = line[len(_BOM):]
         line = line.rstrip(b"\r\n")
@@ -281,7 +289,37 @@ def _jsonl_lines(lines: Iterable[bytes], *, origin: str) -> Iterator[RawItem]:
         yield RawItem(_key_of(obj), line, where, problem)
 
 
-def _jsonl_file(path: Path) -> Iterator[RawItem]:
+def bounded_lines(handle, limit: int, on_skip: Callable[[str, str], None], origin: str) -> Iterator[bytes | None]:
+    """The lines of a binary file, never holding more than `limit` bytes of one.
+
+    A longer line is read past in chunks, reported to `on_skip` with its
+    number and size, and stands as None so the numbering of the rest holds:
+    a 2 GB line costs no more memory than a legal one.
+    """
+    number = 0
+    while True:
+        line = handle.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) <= limit or line.endswith(b"\n") and len(line) <= limit + 1:
+            yield line
+            continue
+        size = len(line)
+        while not line.endswith(b"\n"):
+            line = handle.readline(1 << 20)
+            if not line:
+                break
+            size += len(line)
+        on_skip(f"{origin}:{number}", f"line of {_size(size)} is over the {_size(limit)} message limit")
+        yield None
+
+
+def _size(n: int) -> str:
+    return f"{n / 1048576:.1f} MiB" if n >= 1048576 else f"{n:,} bytes"
+
+
+def _jsonl_file(path: Path, on_skip: "SkipReport") -> Iterator[RawItem]:
     """Streamed line by line so a multi-gigabyte export needs no more memory than one line."""
     try:
         handle = open(path, "rb")
@@ -291,7 +329,7 @@ def _jsonl_file(path: Path) -> Iterator[RawItem]:
         raise IngestError(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
         try:
-            yield from _jsonl_lines(handle, origin=str(path))
+            yield from _jsonl_lines(bounded_lines(handle, MAX_PAYLOAD_BYTES, on_skip, str(path)), origin=str(path))
         except OSError as exc:
             raise IngestError(f"cannot read {path}: {exc.strerror or exc}") from None
 
@@ -574,13 +612,28 @@ def _files_of(path: Path) -> list[Path]:
     return [path]
 
 
-def _file_items(path: Path, when: str, now: datetime | None) -> Iterator[RawItem]:
+FILE_LIMITS = {".txt": MAX_PAYLOAD_BYTES, ".html": MAX_PAYLOAD_BYTES, ".htm": MAX_PAYLOAD_BYTES,
+               ".json": 64 * 1048576, ".xml": DEFAULT_MAX_BYTES, ".rss": DEFAULT_MAX_BYTES, ".atom": DEFAULT_MAX_BYTES}
+"""The most of each kind of file read whole. A page becomes one message, so it
+has the message limit; a `.json` list is split into one message per element
+(larger exports belong in `.jsonl`, read a line at a time); a feed file has the
+limit of a fetched feed."""
+
+SkipReport = Callable[[str, str], None]
+"""Told (where, why) about input that is left out, so the rest can go on."""
+
+
+def _raise_skip(where: str, reason: str) -> None:
+    raise IngestError(f"{where}: {reason}")
+
+
+def _file_items(path: Path, when: str, now: datetime | None, on_skip: SkipReport = _raise_skip) -> Iterator[RawItem]:
     suffix = _suffix(path)
     origin = str(path)
     if suffix == ".jsonl":
-        yield from _jsonl_file(path)
+        yield from _jsonl_file(path, on_skip)
         return
-    data = _read(path)
+    data = _read(path, FILE_LIMITS[suffix])
     if suffix == ".txt":
         yield from _text_items(data, url=_file_uri(path), source=_file_source(path), origin=origin, when=when)
     elif suffix in (".html", ".htm"):
@@ -593,9 +646,17 @@ def _file_items(path: Path, when: str, now: datetime | None) -> Iterator[RawItem
         raise _unsupported(path)
 
 
-def _iter_files(files: list[Path], when: str, now: datetime | None) -> Iterator[RawItem]:
+def _iter_files(files: list[Path], when: str, now: datetime | None, on_skip: SkipReport | None) -> Iterator[RawItem]:
+    """Every file's items; with `on_skip`, a file that cannot be read is reported and the next one read."""
     for path in files:
-        yield from _file_items(path, when, now)
+        if on_skip is None:
+            yield from _file_items(path, when, now)
+            continue
+        try:
+            yield from _file_items(path, when, now, on_skip)
+        except IngestError as exc:
+            message, named = str(exc), f"{path}: "
+            on_skip(str(path), message[len(named):] if message.startswith(named) else message)
 
 
 def _iter_url(url: str, fetcher: Callable[..., FetchResult], now: datetime | None) -> Iterator[RawItem]:
@@ -610,22 +671,26 @@ def _path_of_file_url(target: str) -> Path:
 
 
 def iter_raw_articles(
-    target: str, *, now: datetime | None = None, fetcher: Callable[..., FetchResult] | None = None
+    target: str, *, now: datetime | None = None, fetcher: Callable[..., FetchResult] | None = None,
+    on_skip: SkipReport | None = None,
 ) -> Iterator[RawItem]:
     """RawItems for a file, a directory (supported files in it, recursively, sorted) or an http(s) URL.
 
     A missing path, an unsupported extension or a non-http URL raises
-    `IngestError` at call time; read and network errors surface while iterating.
-    Every page read in one call gets the same `published_at` fallback (`now`).
+    `IngestError` at call time. Without `on_skip`, read and network errors
+    surface while iterating; with it, a file that cannot be read or a line over
+    the message limit is reported there and the rest is read: one bad file
+    never stops a folder. Every page read in one call gets the same
+    `published_at` fallback (`now`).
     """
     target = os.fspath(target)
     when = _now_iso(now)
     if _is_url(target):
         if target.lower().startswith("file://"):
-            return _iter_files(_files_of(_path_of_file_url(target)), when, now)
+            return _iter_files(_files_of(_path_of_file_url(target)), when, now, on_skip)
         check_http_url(target)
         return _iter_url(target, fetcher or fetch_url, now)
-    return _iter_files(_files_of(Path(target)), when, now)
+    return _iter_files(_files_of(Path(target)), when, now, on_skip)
 
 
 # -------------------------------------------------------------- estimation
