@@ -189,6 +189,11 @@ async def test_dashboard_and_api_errors(broker, start_worker):
     assert bad.status_code == 400 and "unknown window" in bad.json()["error"]
     bad = httpx.get(f"{worker.url}/trending", params={"type": "CITY"}, timeout=10)
     assert bad.status_code == 400
+    for at in ("nan", "inf", "-inf", "yesterday"):
+        bad = httpx.get(f"{worker.url}/trending", params={"at": at}, timeout=10)
+        assert bad.status_code == 400 and "not a time" in bad.json()["error"], (at, bad.text)
+    day = httpx.get(f"{worker.url}/trending", params={"window": "1d", "at": "2015-08-07"}, timeout=10)
+    assert day.status_code == 200 and day.json()["start"] == 1438905600, day.text
     missing = httpx.get(f"{worker.url}/entities/per:nobody", timeout=10)
     assert missing.status_code == 404
     hostile = "<img src=x onerror=alert(1)>"
