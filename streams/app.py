@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import faust
 
-from . import topics
+from . import topics, topology
 from .commit_safety import drain_buffer_before_commit
 from .end_offsets import read_changelogs_to_their_true_end
 from .fetch_wait import fetch_with_short_waits
@@ -78,12 +78,10 @@ def category_topic(category_id: str) -> faust.TopicT:
 
 
 def declared_topics(category_ids=()) -> dict[str, tuple[int, dict]]:
-    """Every topic this app reads or writes, with partitions and configs, for creating up front."""
+    """Every topic the topology reads or writes and the tables' changelogs, with partitions and configs."""
     partitions = settings.partitions
     compacted = {"cleanup.policy": "compact"}
-    names = [topics.RAW, topics.PARSED, topics.ENRICHED, topics.MENTIONS, topics.TRENDING, topics.DEADLETTER]
-    names += [topics.category_topic(c) for c in category_ids]
-    declared = {name: (partitions, {}) for name in names}
+    declared = {name: (partitions, {}) for name in topology.topic_names(category_ids)}
     declared[topics.RAW] = (partitions, {"max.message.bytes": str(MAX_MESSAGE_BYTES)})
     for table in (window_counts,):
         declared[table.changelog_topic.get_topic_name()] = (partitions, compacted)

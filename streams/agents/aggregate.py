@@ -21,6 +21,7 @@ import orjson
 
 from .. import metrics, topics
 from ..app import WINDOW_SPECS, app, mentions_topic, settings, trending_topic, window_counts, window_index
+from ..topology import stage
 from ..trending.mention_batch import read_mention_batch
 from ..trending.progress import ChannelMerge
 from ..trending.windows import advance_windows, count_mention, progress_entry, progress_key
@@ -28,15 +29,13 @@ from ..trending.write_back import WriteBack
 from . import progress
 from .common import decode_json, log, send_dead_letter, write_tables_for
 
-# Up to this many mention messages share one table flush; a quiet stream waits
-# at most BATCH_SECONDS for company.
-BATCH_MESSAGES = 200
-BATCH_SECONDS = 0.2
+STAGE = stage("aggregate")
+"""Its batch (mention messages that share one table flush) is declared in the topology."""
 
 
-@app.agent(mentions_topic, name="aggregate")
+@app.agent(mentions_topic, name=STAGE.name)
 async def aggregate_agent(stream):
-    async for events in stream.noack_take(BATCH_MESSAGES, within=BATCH_SECONDS):
+    async for events in stream.noack_take(STAGE.batch, within=STAGE.batch_seconds):
         by_partition = defaultdict(list)
         for event in events:
             by_partition[event.message.partition].append(event)

@@ -14,19 +14,18 @@ import orjson
 from .. import metrics
 from ..app import app, category_topic, enriched_topic, mentions_topic, settings
 from ..pipeline import mentions_of
+from ..topology import stage
 from ..trending.mention_batch import mention_batches
 from . import progress
 from .common import decode_json, log, send_dead_letter
 
-# Up to this many articles share their mention messages; a quiet stream waits
-# at most BATCH_SECONDS for company.
-BATCH_ARTICLES = 100
-BATCH_SECONDS = 0.1
+STAGE = stage("route")
+"""Its batch (articles that share their mention messages) is declared in the topology."""
 
 
-@app.agent(enriched_topic, name="route")
+@app.agent(enriched_topic, name=STAGE.name)
 async def route_agent(stream):
-    async for events in stream.noack_take(BATCH_ARTICLES, within=BATCH_SECONDS):
+    async for events in stream.noack_take(STAGE.batch, within=STAGE.batch_seconds):
         mentions: list[dict] = []
         for event in events:
             if not progress.is_heartbeat(event):
