@@ -380,7 +380,7 @@ def test_html_to_text_keeps_paragraphs_and_drops_scripts():
 
 
 def test_url_serving_a_feed_yields_its_entries(server):
-    items = list(iter_raw_articles(server.base + "/feed.xml", now=NOW))
+    items = list(iter_raw_articles(server.base + "/feed.xml", now=NOW, allow_private=True))
     assert [orjson.loads(i.value)["title"] for i in items] == ["First", "Second"]
     assert items[0].key == "http://news.test/g1"
 
@@ -388,7 +388,7 @@ def test_url_serving_a_feed_yields_its_entries(server):
 def test_url_serving_html_yields_one_article_with_html(server):
     page = '<html><head><title>صفحة</title></head><body><p>مرحبا</p></body></html>'
     server.routes["/story"] = (200, {"Content-Type": "text/html; charset=windows-1256"}, page.encode("cp1256"))
-    [article] = articles(server.base + "/story")
+    [article] = articles(server.base + "/story", allow_private=True)
     assert article["html"] == page
     assert article["title"] == "صفحة"
     assert article["url"] == server.base + "/story"
@@ -398,13 +398,13 @@ def test_url_serving_html_yields_one_article_with_html(server):
 
 def test_url_serving_html_labelled_as_feed_sniffs_the_content(server):
     server.routes["/mislabelled"] = (200, {"Content-Type": "text/html"}, rss([("m1", "Mislabelled")]))
-    [article] = articles(server.base + "/mislabelled")
+    [article] = articles(server.base + "/mislabelled", allow_private=True)
     assert article["title"] == "Mislabelled"
 
 
 def test_url_http_error_names_the_status(server):
     with pytest.raises(IngestError, match=r"HTTP 404 Not Found from http://127\.0\.0\.1:\d+/nope"):
-        list(iter_raw_articles(server.base + "/nope"))
+        list(iter_raw_articles(server.base + "/nope", allow_private=True))
 
 
 # -------------------------------------------------------------------- fetch
@@ -417,12 +417,12 @@ def test_fetch_refuses_non_http_urls(url):
 
 
 def test_fetch_returns_content_and_validators(server):
-    result = fetch_url(server.base + "/feed.xml", timeout=5)
+    result = fetch_url(server.base + "/feed.xml", allow_private=True, timeout=5)
     assert result.status == 200
     assert result.content == server.feed
     assert result.etag == '"v1"'
     assert result.content_type == "application/rss+xml"
-    again = fetch_url(server.base + "/feed.xml", etag=result.etag, timeout=5)
+    again = fetch_url(server.base + "/feed.xml", allow_private=True, etag=result.etag, timeout=5)
     assert again.status == 304 and again.content == b""
     assert server.requests[-1][1].get("If-None-Match") == '"v1"'
 
@@ -430,7 +430,7 @@ def test_fetch_returns_content_and_validators(server):
 @pytest.mark.parametrize("path", ["/big", "/big-nolength"])
 def test_fetch_stops_at_max_bytes(server, path):
     with pytest.raises(IngestError, match="response larger than 1 MiB"):
-        fetch_url(server.base + path, max_bytes=1024 * 1024, timeout=5)
+        fetch_url(server.base + path, allow_private=True, max_bytes=1024 * 1024, timeout=5)
 
 
 def test_fetch_default_limit_message():
@@ -442,21 +442,21 @@ def test_fetch_default_limit_message():
 def test_fetch_times_out_on_a_slow_server(server):
     started = time.monotonic()
     with pytest.raises(IngestError, match="timed out after 0.3s"):
-        fetch_url(server.base + "/slow", timeout=0.3)
+        fetch_url(server.base + "/slow", allow_private=True, timeout=0.3)
     assert time.monotonic() - started < 2
 
 
 def test_fetch_follows_up_to_max_redirects(server):
-    result = fetch_url(server.base + "/redirect/5", max_redirects=5, timeout=5)
+    result = fetch_url(server.base + "/redirect/5", allow_private=True, max_redirects=5, timeout=5)
     assert result.content == b"arrived"
     assert result.final_url == server.base + "/redirect/0"
     with pytest.raises(IngestError, match="more than 5 redirects"):
-        fetch_url(server.base + "/redirect/6", max_redirects=5, timeout=5)
+        fetch_url(server.base + "/redirect/6", allow_private=True, max_redirects=5, timeout=5)
 
 
 def test_fetch_refuses_a_redirect_to_a_file_url(server):
     with pytest.raises(IngestError, match="unsupported URL"):
-        fetch_url(server.base + "/to-file", timeout=5)
+        fetch_url(server.base + "/to-file", allow_private=True, timeout=5)
 
 
 def test_fetch_connection_refused_is_an_ingest_error():
@@ -466,7 +466,7 @@ def test_fetch_connection_refused_is_an_ingest_error():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(IngestError, match=f"cannot connect to http://127.0.0.1:{port}/"):
-        fetch_url(f"http://127.0.0.1:{port}/", timeout=2)
+        fetch_url(f"http://127.0.0.1:{port}/", allow_private=True, timeout=2)
 
 
 # -------------------------------------------------------------- FeedPoller
@@ -477,7 +477,7 @@ def titles(items: list[RawItem]) -> list[str]:
 
 
 def test_poller_returns_only_new_entries_and_uses_conditional_requests(server):
-    poller = FeedPoller(server.base + "/feed.xml", fetcher=functools.partial(fetch_url, timeout=5))
+    poller = FeedPoller(server.base + "/feed.xml", allow_private=True, fetcher=functools.partial(fetch_url, timeout=5))
     assert titles(poller.poll_once()) == ["First", "Second"]
     assert poller.last_error is None
 
@@ -495,7 +495,7 @@ def test_poller_sends_if_modified_since(server):
     stamp = formatdate(1_700_000_000, usegmt=True)
     server.routes["/dated.xml"] = (200, {"Content-Type": "application/rss+xml", "Last-Modified": stamp},
                                    rss([("d1", "Dated")]))
-    poller = FeedPoller(server.base + "/dated.xml", fetcher=functools.partial(fetch_url, timeout=5))
+    poller = FeedPoller(server.base + "/dated.xml", allow_private=True, fetcher=functools.partial(fetch_url, timeout=5))
     assert titles(poller.poll_once()) == ["Dated"]
     assert poller.poll_once() == []  # this server ignores validators; the seen set still holds
     assert server.requests[-1][1].get("If-Modified-Since") == stamp
@@ -504,10 +504,10 @@ def test_poller_sends_if_modified_since(server):
 def test_poller_state_file_survives_a_restart(server, tmp_path):
     state = tmp_path / "state" / "feeds.json"
     fetcher = functools.partial(fetch_url, timeout=5)
-    first = FeedPoller(server.base + "/feed.xml", fetcher=fetcher, state_path=state)
+    first = FeedPoller(server.base + "/feed.xml", allow_private=True, fetcher=fetcher, state_path=state)
     assert len(first.poll_once()) == 2
     server.feed_version = 2  # new ETag, same entries: a full response that must not resend
-    restarted = FeedPoller(server.base + "/feed.xml", fetcher=fetcher, state_path=state)
+    restarted = FeedPoller(server.base + "/feed.xml", allow_private=True, fetcher=fetcher, state_path=state)
     assert restarted.poll_once() == []
     assert restarted.last_status == 200
     other = FeedPoller(FIXTURES / "feed.rss", state_path=state)
@@ -533,20 +533,21 @@ def test_poller_memory_is_bounded(tmp_path):
 
 def test_poller_malformed_feed_returns_nothing_and_says_why(server):
     server.routes["/garbage.xml"] = (200, {"Content-Type": "application/rss+xml"}, b"\x00\x01 this is {not} a feed \xff")
-    poller = FeedPoller(server.base + "/garbage.xml", fetcher=functools.partial(fetch_url, timeout=5))
+    poller = FeedPoller(server.base + "/garbage.xml", allow_private=True,
+                        fetcher=functools.partial(fetch_url, timeout=5))
     assert poller.poll_once() == []
     assert poller.last_error and "feed" in poller.last_error
 
 
 def test_poller_html_page_is_not_a_feed(server):
     server.routes["/page"] = (200, {"Content-Type": "text/html"}, b"<html><body><p>hello</p></body></html>")
-    poller = FeedPoller(server.base + "/page", fetcher=functools.partial(fetch_url, timeout=5))
+    poller = FeedPoller(server.base + "/page", allow_private=True, fetcher=functools.partial(fetch_url, timeout=5))
     assert poller.poll_once() == []
     assert "not" in poller.last_error and "RSS/Atom feed" in poller.last_error
 
 
 def test_poller_timing_out_feed_returns_nothing_and_says_why(server):
-    poller = FeedPoller(server.base + "/slow", fetcher=functools.partial(fetch_url, timeout=0.3))
+    poller = FeedPoller(server.base + "/slow", allow_private=True, fetcher=functools.partial(fetch_url, timeout=0.3))
     started = time.monotonic()
     assert poller.poll_once() == []
     assert time.monotonic() - started < 2
@@ -554,28 +555,31 @@ def test_poller_timing_out_feed_returns_nothing_and_says_why(server):
 
 
 def test_poller_down_and_huge_feeds_return_nothing(server):
-    down = FeedPoller(server.base + "/missing.xml", fetcher=functools.partial(fetch_url, timeout=5))
+    down = FeedPoller(server.base + "/missing.xml", allow_private=True, fetcher=functools.partial(fetch_url, timeout=5))
     assert down.poll_once() == [] and "HTTP 404" in down.last_error
-    huge = FeedPoller(server.base + "/big", fetcher=functools.partial(fetch_url, timeout=5, max_bytes=100_000))
+    huge = FeedPoller(server.base + "/big", allow_private=True,
+                      fetcher=functools.partial(fetch_url, timeout=5, max_bytes=100_000))
     assert huge.poll_once() == [] and "larger than" in huge.last_error
 
 
 def test_poller_recovers_after_an_error(server):
     server.routes["/flaky.xml"] = (503, {}, b"busy")
-    poller = FeedPoller(server.base + "/flaky.xml", fetcher=functools.partial(fetch_url, timeout=5))
+    poller = FeedPoller(server.base + "/flaky.xml", allow_private=True, fetcher=functools.partial(fetch_url, timeout=5))
     assert poller.poll_once() == [] and "HTTP 503" in poller.last_error
     server.routes["/flaky.xml"] = (200, {"Content-Type": "application/rss+xml"}, rss([("f1", "Back")]))
     assert titles(poller.poll_once()) == ["Back"]
     assert poller.last_error is None
 
 
-def test_poller_does_not_swallow_programming_errors():
+def test_poller_reports_programming_errors_with_their_traceback_and_keeps_going(caplog):
+    # One feed must never stop the others from being polled, even through a bug it triggers.
     def broken_fetcher(url, **kwargs):
         raise TypeError("bug in the fetcher")
 
     poller = FeedPoller("http://127.0.0.1:9/feed.xml", fetcher=broken_fetcher)
-    with pytest.raises(TypeError):
-        poller.poll_once()
+    assert poller.poll_once() == []
+    assert "unexpected TypeError" in poller.last_error and "bug in the fetcher" in poller.last_error
+    assert any(record.exc_info and record.exc_info[0] is TypeError for record in caplog.records)
 
 
 def test_poller_rereads_a_local_file_when_it_changes(tmp_path):
@@ -626,7 +630,7 @@ def test_feed_file_with_external_entity_is_refused_without_reading_it(tmp_path, 
 
 def test_feed_url_with_external_entity_is_refused_by_the_poller(server, secret):
     server.routes["/evil.xml"] = (200, {"Content-Type": "application/rss+xml"}, xxe_feed(secret))
-    poller = FeedPoller(server.base + "/evil.xml", fetcher=functools.partial(fetch_url, timeout=5))
+    poller = FeedPoller(server.base + "/evil.xml", allow_private=True, fetcher=functools.partial(fetch_url, timeout=5))
     assert poller.poll_once() == []
     assert "declares XML entities" in poller.last_error and "TOP-SECRET" not in poller.last_error
 

@@ -1,9 +1,12 @@
 """Polling one RSS/Atom feed (URL or local file) for entries not sent before.
 
-`produce --every 5m` runs for days against servers that go down, stall or
-serve garbage. A poll therefore never raises for a bad feed: it returns [] and
-keeps the reason in `last_error`. Only `IngestError` (what the outside world
-can cause) is caught; anything else is a bug and propagates.
+`produce --every 5m` runs for days against servers that go down, stall,
+serve garbage or try to exhaust memory. A poll therefore never raises for a
+bad feed: it returns [] and keeps the reason in `last_error`, so one feed can
+never stop the others from being polled. `IngestError` (what the outside world
+can cause) is reported as it is; running out of memory, or an unexpected
+exception (a bug that some feed's content triggers), is reported as well, with
+the traceback in the log.
 
 Conditional requests (ETag / Last-Modified, or the file's mtime and size) keep
 polls cheap; a bounded set of seen entry ids, optionally kept in a JSON state
@@ -22,7 +25,7 @@ from typing import Callable
 
 import orjson
 
-from .fetch import FetchResult, IngestError, check_http_url, fetch_url
+from .fetch import DEFAULT_MAX_BYTES, FetchResult, IngestError, _size_text, check_http_url, fetch_url
 from .sources import Feed, RawItem, _host_source, _is_url, _path_of_file_url, read_feed
 
 __all__ = ["FeedPoller", "DEFAULT_MAX_SEEN"]
@@ -40,6 +43,11 @@ class FeedPoller:
     may share one state file (one section per feed). With `autosave=False` the
     caller decides when a poll counts as delivered by calling `save()` after
     its messages are safely produced (at-least-once across crashes).
+
+    `fetcher` is called like `fetch_url(url, etag=..., last_modified=...,
+    allow_private=...)`. `allow_private=True` lets the feed (and its
+    redirects) live on this machine or a private network; the default refuses
+    such addresses so a feed cannot point the producer at internal services.
     """
 
     def __init__(
@@ -50,6 +58,7 @@ class FeedPoller:
         state_path: str | os.PathLike | None = None,
         max_seen: int = DEFAULT_MAX_SEEN,
         autosave: bool = True,
+        allow_private: bool = False,
     ) -> None:
         target = os.fspath(url_or_path)
         self._path: Path | None = None
@@ -65,6 +74,7 @@ class FeedPoller:
         if max_seen < 1:
             raise ValueError("max_seen must be at least 1")
         self._fetcher = fetcher
+        self._allow_private = allow_private
         self._max_seen = max_seen
         self._autosave = autosave
         self._state_path = Path(state_path) if state_path is not None else None
@@ -91,6 +101,11 @@ class FeedPoller:
     # ------------------------------------------------------------ polling
 
     def poll_once(self, *, now: datetime | None = None) -> list[RawItem]:
+        """The entries not returned before; [] with `last_error` set when the feed could not be read.
+
+        Never raises for a feed problem, whatever it is: the caller polls
+        other feeds in the same loop, and one feed must not stop them.
+        """
         self.last_error = None
         self.last_warning = None
         try:
@@ -98,6 +113,14 @@ class FeedPoller:
         except IngestError as exc:
             self.last_error = str(exc)
             log.warning("feed %s: %s", self.target, exc)
+            return []
+        except MemoryError:
+            self.last_error = f"ran out of memory reading {self.target}"
+            log.error("feed %s: %s", self.target, self.last_error)
+            return []
+        except Exception as exc:  # noqa: BLE001 - a bug one feed triggers must not stop the others
+            log.exception("feed %s: unexpected error", self.target)
+            self.last_error = f"unexpected {type(exc).__name__} reading {self.target}: {exc} (traceback in the log)"
             return []
         if feed is None:
             return []
@@ -121,7 +144,9 @@ class FeedPoller:
     def _read(self, now: datetime | None) -> tuple[Feed | None, tuple]:
         """(feed or None when unchanged, validators to keep once the feed was read fine)."""
         if self._url is not None:
-            result = self._fetcher(self._url, etag=self._etag, last_modified=self._last_modified)
+            result = self._fetcher(
+                self._url, etag=self._etag, last_modified=self._last_modified, allow_private=self._allow_private
+            )
             self.last_status = result.status
             if result.status == 304:
                 return None, ()
@@ -140,6 +165,10 @@ class FeedPoller:
             if validator == self._file_validator:
                 self.last_status = 304
                 return None, ()
+            if stat.st_size > DEFAULT_MAX_BYTES:
+                raise IngestError(
+                    f"{path} is {_size_text(stat.st_size)}, over the {_size_text(DEFAULT_MAX_BYTES)} limit for a feed"
+                )
             data = path.read_bytes()
         except FileNotFoundError:
             raise IngestError(f"no such file: {path}") from None

@@ -28,7 +28,7 @@ import orjson
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeElementTree
 
-from .fetch import FetchResult, IngestError, check_http_url, fetch_url
+from .fetch import FetchResult, IngestError, check_http_url, fetch_url, is_http_url
 from .fetch import DEFAULT_MAX_BYTES
 from ..text.decode import MAX_PAYLOAD_BYTES
 
@@ -403,11 +403,26 @@ def _struct_iso(value) -> str | None:
         return None
 
 
+def _entry_link(entry: dict, entry_id: str) -> str:
+    """The entry's http(s) link, else an http(s) id, else "".
+
+    Any other scheme (`javascript:`, `file:`, `gopher:`, a relative path) is
+    dropped rather than published as the article's url: downstream it would be
+    shown and followed as a link to the story. The entry itself is kept; with
+    no usable link at all the parse stage dead-letters it with the reason
+    (an empty url), where it stays visible instead of silently vanishing.
+    """
+    link = (entry.get("link") or "").strip()
+    if link and not is_http_url(link):
+        link = ""
+    if not link and is_http_url(entry_id):
+        link = entry_id
+    return link
+
+
 def _entry_article(entry: dict, *, source: str, language: str | None, when: str) -> dict:
     entry_id = (entry.get("id") or "").strip()
-    link = (entry.get("link") or "").strip()
-    if not link and entry_id.lower().startswith(("http://", "https://")):
-        link = entry_id
+    link = _entry_link(entry, entry_id)
     published = None
     for name in ("published_parsed", "updated_parsed"):
         if entry.get(name):
@@ -476,14 +491,21 @@ def read_feed(
     title = _detail_text(info.get("title") or "", info.get("title_detail")) or fallback_source
     language = info.get("language")
     items = []
+    dropped_links = []
     for entry in entries:
         article = _entry_article(entry, source=title, language=language, when=when)
+        link = (entry.get("link") or "").strip()
+        if link and not is_http_url(link):
+            dropped_links.append(link)
         identity = article.get("id") or article["url"]
         if not identity:
             digest = hashlib.sha1(f"{article['title']}\n{article['body']}".encode("utf-8", "surrogatepass"))
             identity = f"sha1:{digest.hexdigest()}"
         key = article["url"] or article.get("id") or None
         items.append(FeedEntry(identity, RawItem(key, orjson.dumps(article), origin)))
+    if dropped_links:
+        log.warning("feed %s: ignored the links of %d entries that are not http(s) URLs (first: %.80r)",
+                    origin, len(dropped_links), dropped_links[0])
     return Feed(title=title, entries=items, warning=warning)
 
 
@@ -659,8 +681,10 @@ def _iter_files(files: list[Path], when: str, now: datetime | None, on_skip: Ski
             on_skip(str(path), message[len(named):] if message.startswith(named) else message)
 
 
-def _iter_url(url: str, fetcher: Callable[..., FetchResult], now: datetime | None) -> Iterator[RawItem]:
-    yield from items_from_fetch(fetcher(url), now=now)
+def _iter_url(
+    url: str, fetcher: Callable[..., FetchResult], now: datetime | None, *, allow_private: bool = False
+) -> Iterator[RawItem]:
+    yield from items_from_fetch(fetcher(url, allow_private=allow_private), now=now)
 
 
 def _path_of_file_url(target: str) -> Path:
@@ -672,7 +696,7 @@ def _path_of_file_url(target: str) -> Path:
 
 def iter_raw_articles(
     target: str, *, now: datetime | None = None, fetcher: Callable[..., FetchResult] | None = None,
-    on_skip: SkipReport | None = None,
+    on_skip: SkipReport | None = None, allow_private: bool = False,
 ) -> Iterator[RawItem]:
     """RawItems for a file, a directory (supported files in it, recursively, sorted) or an http(s) URL.
 
@@ -681,7 +705,9 @@ def iter_raw_articles(
     surface while iterating; with it, a file that cannot be read or a line over
     the message limit is reported there and the rest is read: one bad file
     never stops a folder. Every page read in one call gets the same
-    `published_at` fallback (`now`).
+    `published_at` fallback (`now`). `allow_private=True` lets a URL target
+    (and its redirects) be on this machine or a private network; `fetcher` is
+    called with it as a keyword.
     """
     target = os.fspath(target)
     when = _now_iso(now)
@@ -689,7 +715,7 @@ def iter_raw_articles(
         if target.lower().startswith("file://"):
             return _iter_files(_files_of(_path_of_file_url(target)), when, now, on_skip)
         check_http_url(target)
-        return _iter_url(target, fetcher or fetch_url, now)
+        return _iter_url(target, fetcher or fetch_url, now, allow_private=allow_private)
     return _iter_files(_files_of(Path(target)), when, now, on_skip)
 
 
