@@ -10,22 +10,16 @@ from __future__ import annotations
 import faust
 
 from . import topics, topology
-from .commit_safety import drain_buffer_before_commit
-from .end_offsets import read_changelogs_to_their_true_end
-from .fetch_wait import fetch_with_short_waits
+from .fixes import apply_fixes
 from .kafka_io import MAX_MESSAGE_BYTES
 from .kafka_security import KafkaSecurity
 from .observed_table import ObservedGlobalTable
 from .settings import FAUST_BROKER_OPTIONS, Settings
 from .text.dedupe import SketchIndex
 from .trending.windows import WindowIndex, WindowSpec
-from .uncommitted_start import read_uncommitted_partitions_from_their_reset_point
 
 settings = Settings.from_env()
-drain_buffer_before_commit()
-read_changelogs_to_their_true_end()
-fetch_with_short_waits()
-read_uncommitted_partitions_from_their_reset_point()
+apply_fixes(embedded_broker=settings.embedded_broker)
 
 app = faust.App(
     settings.app_id,

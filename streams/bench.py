@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -55,10 +56,9 @@ def seed_like_articles(
     lets them through and their mentions reach the window tables as distinct news
     would; the event times span enough stream time for windows to close.
     """
-    from .cli import sample_pages
     from .ingest.sources import iter_raw_articles
 
-    templates = [orjson.loads(item.value) for page in sample_pages() for item in iter_raw_articles(str(page))]
+    templates = [orjson.loads(item.value) for page in _sample_pages() for item in iter_raw_articles(str(page))]
     pool = sorted({
         sentence.strip()
         for template in templates
@@ -79,6 +79,12 @@ def seed_like_articles(
         raw["published_at"] = (first + timedelta(seconds=i * spacing)).isoformat()
         out.append(orjson.dumps(raw))
     return out
+
+
+def _sample_pages() -> list[Path]:
+    """The bundled sample pages (the ones `run --demo` publishes), read here without the command line."""
+    folder = resources.files("streams").joinpath("samples")
+    return sorted(Path(str(item)) for item in folder.iterdir() if item.name.endswith(".txt"))
 
 
 class RssSampler:
@@ -233,7 +239,7 @@ async def _aiokafka_passthrough(bootstrap: str, n: int) -> float:
 
 async def _faust_noop(bootstrap: str, n: int, workdir: Path, sampler: RssSampler) -> float:
     process = _spawn(["-m", "streams.bench_noop"], {
-        "KAFKA_BROKER": f"kafka://{bootstrap}",
+        "KAFKA_BROKER": f"kafka://{bootstrap}", "NEWSSTREAMS_EMBEDDED_BROKER": "1",
         "NEWSSTREAMS_APP_ID": f"bench-noop-{uuid.uuid4().hex[:6]}",
         "NEWSSTREAMS_DATA_DIR": str(workdir / "noop-data"),
     }, workdir / "noop.log")
@@ -253,7 +259,7 @@ def _start_workers(
         port = free_port()
         urls.append(f"http://127.0.0.1:{port}")
         process = _spawn(["-m", "streams", "worker", "--loglevel", "warn"], {
-            "KAFKA_BROKER": f"kafka://{bootstrap}",
+            "KAFKA_BROKER": f"kafka://{bootstrap}", "NEWSSTREAMS_EMBEDDED_BROKER": "1",
             "NEWSSTREAMS_APP_ID": app_id,
             "NEWSSTREAMS_WEB_PORT": str(port),
             "NEWSSTREAMS_PARTITIONS": str(PARTITIONS),

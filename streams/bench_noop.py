@@ -1,6 +1,6 @@
 """The yardstick for `newsstreams bench`: a Faust agent that forwards and does nothing else.
 
-It runs with the same broker settings and fetch waits as the real worker, so the ratio between
+It runs with the same broker settings and corrections as the real worker, so the ratio between
 the two is the cost of the pipeline itself.
 """
 
@@ -11,13 +11,13 @@ import sys
 
 import faust
 
-from streams.fetch_wait import fetch_with_short_waits
-from streams.settings import FAUST_BROKER_OPTIONS, pin_library_log_levels
+from streams.fixes import apply_fixes
+from streams.settings import FAUST_BROKER_OPTIONS, Settings, pin_library_log_levels
 
 IN_TOPIC = "bench.in"
 OUT_TOPIC = "bench.out.faust"
 
-fetch_with_short_waits()
+apply_fixes(embedded_broker=Settings.from_env().embedded_broker)  # the same corrections as the worker
 
 app = faust.App(
     os.environ.get("NEWSSTREAMS_APP_ID", "newsstreams-bench-noop"),

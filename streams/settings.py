@@ -123,6 +123,15 @@ def _guarantee_env(name: str) -> str:
     return value
 
 
+def _flag_env(name: str) -> bool:
+    value = (os.environ.get(name) or "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be 1 or 0 (true or false), got {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     broker: str | None = None
@@ -145,6 +154,8 @@ class Settings:
     """Most original articles remembered for near-duplicate detection; the oldest go first."""
     idle_after: int = 30
     """An `articles.raw` partition caught up (no lag) for this long stops holding windows open."""
+    embedded_broker: bool = False
+    """The broker is Tansu (the embedded one): switch on its corrections (`streams.fixes`)."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -166,6 +177,7 @@ class Settings:
             processing_guarantee=_guarantee_env("NEWSSTREAMS_PROCESSING_GUARANTEE"),
             dedupe_capacity=_positive_int_env("NEWSSTREAMS_DEDUPE_CAPACITY", DEFAULT_DEDUPE_CAPACITY),
             idle_after=_duration_env("NEWSSTREAMS_IDLE_AFTER", "30s"),
+            embedded_broker=_flag_env("NEWSSTREAMS_EMBEDDED_BROKER"),
         )
 
 
@@ -182,7 +194,7 @@ FAUST_BROKER_OPTIONS = {
     "producer_linger": 0.005,
 }
 FETCH_MAX_WAIT_MS = 50
-"""How long a fetch may wait for data; see `streams.fetch_wait`."""
+"""How long a fetch may wait for data; see `streams.fixes.tansu_fetch_wait`."""
 
 _FAUST_LOG_LEVELS = {"crit": logging.CRITICAL, "error": logging.ERROR, "warn": logging.WARNING,
                      "info": logging.INFO, "debug": logging.DEBUG}
@@ -218,6 +230,7 @@ ENVIRONMENT_VARIABLES = (
     "NEWSSTREAMS_PROCESSING_GUARANTEE",
     "NEWSSTREAMS_DEDUPE_CAPACITY",
     "NEWSSTREAMS_IDLE_AFTER",
+    "NEWSSTREAMS_EMBEDDED_BROKER",
 )
 KAFKA_SECURITY_VARIABLES = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME",
                             "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CAFILE", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE")

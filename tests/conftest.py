@@ -52,6 +52,9 @@ class WorkerProcess:
             "NEWSSTREAMS_APP_ID": app_id,
             "NEWSSTREAMS_DATA_DIR": str(tmp_path / f"data-{self.port}"),
             "PYTHONUNBUFFERED": "1",
+            # The fixture's broker is Tansu unless KAFKA_BROKER names another: switch on its corrections.
+            "NEWSSTREAMS_EMBEDDED_BROKER": os.environ.get("NEWSSTREAMS_EMBEDDED_BROKER")
+            or ("0" if os.environ.get("KAFKA_BROKER") else "1"),
             **(env or {}),
         }
         self.process: subprocess.Popen | None = None

@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.broker import EmbeddedBroker
-from streams.end_offsets import fetched_high_watermarks
+from streams.fixes.tansu_end_offsets import fetched_high_watermarks
 
 from .conftest import consume, produce
 

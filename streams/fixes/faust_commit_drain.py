@@ -20,7 +20,3 @@ async def _flush_until_empty(self: ProducerBuffer) -> None:
     await _partial_flush(self)
     while self.size:
         await self.flush_atmost(None)
-
-
-def drain_buffer_before_commit() -> None:
-    ProducerBuffer.flush = _flush_until_empty

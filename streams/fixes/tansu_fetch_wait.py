@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-from .settings import FETCH_MAX_WAIT_MS
+from ..settings import FETCH_MAX_WAIT_MS
 
 _create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
 
@@ -22,7 +22,3 @@ def _with_short_fetch_wait(self: AIOKafkaConsumerThread, transport):
     consumer = _create_worker_consumer(self, transport)
     consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts its fetcher
     return consumer
-
-
-def fetch_with_short_waits() -> None:
-    AIOKafkaConsumerThread._create_worker_consumer = _with_short_fetch_wait

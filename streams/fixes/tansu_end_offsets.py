@@ -18,8 +18,8 @@ import logging
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, server_list
 
-from .kafka_security import client_options
-from .settings import FETCH_MAX_WAIT_MS
+from ..kafka_security import client_options
+from ..settings import FETCH_MAX_WAIT_MS
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 5.0
@@ -60,7 +60,3 @@ async def _true_end_offsets(self: AIOKafkaConsumerThread, partitions):
         known = [value for value in (end, fetched.get(tp)) if value is not None]
         true_end[tp] = max(known) if known else None
     return true_end
-
-
-def read_changelogs_to_their_true_end() -> None:
-    AIOKafkaConsumerThread._highwaters = _true_end_offsets

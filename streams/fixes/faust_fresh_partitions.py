@@ -37,7 +37,3 @@ async def _seek_to_committed_or_reset(self: AIOKafkaConsumerThread):
     for tp in at_zero:
         self.seek(tp, 0)
     return committed
-
-
-def read_uncommitted_partitions_from_their_reset_point() -> None:
-    AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_reset
