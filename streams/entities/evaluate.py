@@ -13,28 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streams.entities.conll import read_conll
-
-
-def bio_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """Half-open ``(start, end, type)`` entities of a BIO sequence.
-
-    As in conlleval, an `I-X` that does not continue an `X` starts a new one.
-    """
-    spans: list[tuple[int, int, str]] = []
-    start = -1
-    etype = ""
-    for i, tag in enumerate(tags):
-        if tag.startswith("B-") or (tag.startswith("I-") and tag[2:] != etype):
-            if start >= 0:
-                spans.append((start, i, etype))
-            start, etype = i, tag[2:]
-        elif tag == "O" or not tag.startswith("I-"):
-            if start >= 0:
-                spans.append((start, i, etype))
-            start, etype = -1, ""
-    if start >= 0:
-        spans.append((start, len(tags), etype))
-    return spans
+from streams.entities.ner import NerTagger, bio_spans  # bio_spans is also imported from here
 
 
 def _prf(correct: int, predicted: int, gold: int) -> dict:
@@ -113,8 +92,6 @@ def eval_ner(conll_path: str | Path, tagger=None) -> tuple[str, dict]:
     """
     sentences = read_conll(conll_path)
     if tagger is None:
-        from streams.entities.ner import NerTagger
-
         tagger = NerTagger.load()
     gold = [tags for _tokens, tags in sentences]
     started = time.perf_counter()

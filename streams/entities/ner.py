@@ -20,7 +20,6 @@ import numpy as np
 import pycrfsuite
 
 from streams.entities.clitics import clitic_of, feature_stem
-from streams.entities.evaluate import bio_spans
 from streams.entities.features import ModelFeatures
 from streams.entities.kb import KnowledgeBase
 from streams.entities.tokens import fold_token
@@ -31,6 +30,28 @@ DEFAULT_MODEL = MODEL_DIR / "ner.crfsuite"
 # ``propagate``); chosen on the development split (3 to 20 score alike).
 PROPAGATION_WINDOW = 10
 _MIN_PROPAGATED_CHARS = 3
+
+
+def bio_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Half-open ``(start, end, type)`` entities of a BIO sequence.
+
+    As in conlleval, an `I-X` that does not continue an `X` starts a new one.
+    """
+    spans: list[tuple[int, int, str]] = []
+    start = -1
+    etype = ""
+    for i, tag in enumerate(tags):
+        if tag.startswith("B-") or (tag.startswith("I-") and tag[2:] != etype):
+            if start >= 0:
+                spans.append((start, i, etype))
+            start, etype = i, tag[2:]
+        elif tag == "O" or not tag.startswith("I-"):
+            if start >= 0:
+                spans.append((start, i, etype))
+            start, etype = -1, ""
+    if start >= 0:
+        spans.append((start, len(tags), etype))
+    return spans
 
 
 class NerTagger:
