@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import difflib
-import sys
+from collections.abc import AsyncIterator
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -168,18 +168,19 @@ def is_progress_heartbeat(message) -> bool:
     return not message.value and any(key == PROGRESS_HEADER for key, _ in (message.headers or ()))
 
 
-async def consume_topic(bootstrap: str, topic: str, *, from_beginning: bool, limit: int | None, idle_timeout: float | None) -> int:
-    from .cli import UsageError
+async def consume_batches(
+    bootstrap: str, topic: str, *, from_beginning: bool, limit: int | None = None, idle_timeout: float | None = None,
+) -> AsyncIterator[list]:
+    """The records of `topic`, batch by batch, progress heartbeats left out.
 
-    if idle_timeout is None and limit is not None:
-        idle_timeout = 10.0
-    try:
-        consumer = await assigned_consumer(bootstrap, topic, from_beginning=from_beginning,
-                                           wait_for_topic=10.0 if expected_soon(topic) else 0.0)
-    except BrokerUnavailable as exc:
-        raise UsageError(str(exc)) from None
+    Ends after `limit` records, or once `idle_timeout` seconds pass without a
+    batch (None: never). Raises BrokerUnavailable if the broker cannot be
+    reached or the topic does not exist (the pipeline's own topics are waited
+    for a moment, since the first worker creates them).
+    """
+    consumer = await assigned_consumer(bootstrap, topic, from_beginning=from_beginning,
+                                       wait_for_topic=10.0 if expected_soon(topic) else 0.0)
     seen = 0
-    out = sys.stdout.buffer
     try:
         while limit is None or seen < limit:
             batch = await consumer.getmany(timeout_ms=int((idle_timeout or 3600) * 1000), max_records=500)
@@ -187,17 +188,17 @@ async def consume_topic(bootstrap: str, topic: str, *, from_beginning: bool, lim
                 if idle_timeout is not None:
                     break
                 continue
+            messages = []
             for message in (message for records in batch.values() for message in records):
                 if is_progress_heartbeat(message):
                     continue
-                out.write(message_to_json(message) + b"\n")
+                messages.append(message)
                 seen += 1
                 if limit is not None and seen >= limit:
                     break
-            out.flush()
+            yield messages
     finally:
         await consumer.stop()
-    return 0
 
 
 async def ensure_topics(bootstrap: str, topics: dict[str, tuple[int, dict]]) -> list[str]:

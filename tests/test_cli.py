@@ -145,7 +145,7 @@ def test_a_worker_loads_its_models_before_the_first_article():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    source = (ROOT / "streams" / "cli.py").read_text()
+    source = (ROOT / "streams" / "cli" / "running.py").read_text()
     assert source.index("PIPELINE.warm()") < source.index("app.main()")
 
 

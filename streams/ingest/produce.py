@@ -26,6 +26,10 @@ LEFT_OUT = 1
 """Exit status when something was reported and left out while the rest was sent."""
 
 
+class ProduceError(Exception):
+    """Nothing was sent: a target cannot be read, or the broker cannot be reached."""
+
+
 class Report:
     """What was left out, printed as it happens: one line naming it and why."""
 
@@ -100,19 +104,17 @@ async def produce_targets(
     bootstrap: str, targets: list[str], *, every: int | None, progress: bool, topic: str | None,
     state_path: str | None = None,
 ) -> int:
-    from ..cli import UsageError
-
     topic = topic or topics.RAW
     # Every target is checked before anything is sent: a typo fails alone, at once.
     for target in targets:
         try:
             iter_raw_articles(target)
         except IngestError as exc:
-            raise UsageError(str(exc)) from None
+            raise ProduceError(str(exc)) from None
     try:
         producer = await start_producer(bootstrap, linger_ms=5, max_request_size=MAX_MESSAGE_BYTES)
     except BrokerUnavailable as exc:
-        raise UsageError(str(exc)) from None
+        raise ProduceError(str(exc)) from None
     report = Report()
     try:
         if every is None:

@@ -1,0 +1,203 @@
+"""Commands on local files that need no broker: `process` articles through the
+pipeline, evaluate and train the NER model, build the trend filter, evaluate
+the routing rules."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import orjson
+
+from .common import UsageError, positive_int
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("process", help="parse + enrich + route offline; one EnrichedArticle JSON per line")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any input was rejected")
+    p.set_defaults(func=cmd_process)
+
+    p = subparsers.add_parser("eval-ner", help="precision/recall/F1 of the NER model on a CoNLL file")
+    p.add_argument("conll_file")
+    p.set_defaults(func=cmd_eval_ner)
+
+    p = subparsers.add_parser("train-ner", help="train the CRF NER model on a CoNLL file")
+    p.add_argument("train_file")
+    p.add_argument("--output", help="model file to write (default: the packaged model)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dev-fraction", type=float, default=0.1)
+    p.add_argument("--no-refit", action="store_true",
+                   help="ship the model trained without the development split (default: retrain on all of it)")
+    p.set_defaults(func=cmd_train_ner)
+
+    p = subparsers.add_parser(
+        "build-trend-filter",
+        help="recompute which names may not trend (not_trending.json) from the ANT corpus and ANERcorp",
+        description="Tags every article of the ANT corpus with the packaged tagger and linker and writes the "
+                    "names that must not produce trending mention records. Re-run it whenever the tagger is "
+                    "retrained; docs/not-trending.md explains the rule.",
+    )
+    p.add_argument("--corpus", default="../shared/data/ant/ant_v2.1.jsonl.xz",
+                   help="ANT corpus, xz-compressed JSON Lines (default: %(default)s)")
+    p.add_argument("--conll", default="../shared/data/anercorp/train.conll",
+                   help="ANERcorp CoNLL file, the reference for what is a name (default: %(default)s)")
+    p.add_argument("--out", help="file to write (default: the packaged streams/trending/not_trending.json)")
+    p.add_argument("--jobs", type=positive_int, help="tagging processes (default: one per CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_build_trend_filter)
+
+    p = subparsers.add_parser("eval-routing", help="precision/recall/F1 of the routing rules on labelled JSONL articles")
+    p.add_argument("jsonl_file", help="one JSON object per line: body, optional title, gold category")
+    p.add_argument("--rules", help="rules file (default: $NEWSSTREAMS_ROUTING_RULES or the packaged categories.yaml)")
+    p.add_argument("--entities", action="store_true", help="also run entity extraction, so entity conditions count")
+    p.add_argument("--show-errors", action="store_true", help="list the misrouted articles")
+    p.set_defaults(func=cmd_eval_routing)
+
+
+def cmd_process(args) -> int:
+    from ..ingest.sources import IngestError, iter_raw_articles
+    from ..pipeline import Pipeline, RejectedArticle
+
+    pipeline = Pipeline(rules_path=os.environ.get("NEWSSTREAMS_ROUTING_RULES") or None)
+    out = sys.stdout
+    rejected = 0
+    for target in args.paths:
+        try:
+            items = list(iter_raw_articles(target))
+        except IngestError as exc:
+            raise UsageError(str(exc)) from None
+        for item in items:
+            try:
+                articles = pipeline.process(item.value)
+            except RejectedArticle as exc:
+                rejected += 1
+                print(f"rejected {item.origin}: {exc.reason}", file=sys.stderr)
+                continue
+            for article in articles:
+                out.write(orjson.dumps(article).decode() + "\n")
+    out.flush()
+    return 1 if rejected and args.strict else 0
+
+
+def cmd_eval_ner(args) -> int:
+    from ..entities.evaluate import eval_ner
+
+    path = Path(args.conll_file)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    try:
+        report, summary = eval_ner(path)
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    print(report)
+    print(orjson.dumps(summary).decode())
+    return 0
+
+
+def cmd_train_ner(args) -> int:
+    from ..entities.train import train_ner
+
+    path = Path(args.train_file)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    scores = train_ner(path, Path(args.output) if args.output else None, seed=args.seed,
+                       dev_fraction=args.dev_fraction, refit=not args.no_refit)
+    print(orjson.dumps(scores).decode())
+    return 0
+
+
+def cmd_build_trend_filter(args) -> int:
+    """Recompute which names may not trend (streams/trending/not_trending.json) from corpus statistics."""
+    import time
+
+    from ..trending.build_not_trending import (
+        DEFAULT_OUT, CorpusError, build_filter, document_summary, report_lines,
+    )
+
+    started = time.monotonic()
+    out = Path(args.out) if args.out else DEFAULT_OUT
+    if not out.parent.is_dir():
+        raise UsageError(f"no such directory for --out: {out.parent}")
+
+    def progress(n: int) -> None:
+        if not args.quiet:
+            print(f"tagged {n} articles ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+
+    try:
+        document = build_filter(Path(args.corpus), Path(args.conll), out, jobs=args.jobs, progress=progress)
+    except CorpusError as exc:
+        raise UsageError(str(exc)) from None
+    print("\n".join(report_lines(document)))
+    print(f"wrote {out}", file=sys.stderr)
+    print(orjson.dumps({**document_summary(document), "seconds": round(time.monotonic() - started, 1),
+                        "out": str(out)}).decode())
+    return 0
+
+
+def _load_rules_for_cli(path: str | None):
+    from ..routing.rules import RulesError, load_rules
+
+    path = path or os.environ.get("NEWSSTREAMS_ROUTING_RULES") or None
+    try:
+        return load_rules(path)
+    except RulesError as exc:
+        raise UsageError(f"routing rules: {exc}") from None
+
+
+def format_routing_report(evaluation, *, show_errors: bool = False) -> str:
+    """Per-category table, macro scores and the gold x predicted confusion table."""
+    from ..routing.evaluate import NONE
+
+    lines = []
+    width = max([len("category")] + [len(s.id) for s in evaluation.per_category])
+    lines.append(f"{'category':<{width}}  {'prec':>6}  {'recall':>6}  {'f1':>6}  {'gold':>5}  {'pred':>5}")
+    for s in evaluation.per_category:
+        lines.append(f"{s.id:<{width}}  {s.precision:>6.3f}  {s.recall:>6.3f}  {s.f1:>6.3f}  {s.support:>5}  {s.predicted:>5}")
+    lines.append("")
+    lines.append(f"articles {evaluation.articles}  accuracy {evaluation.accuracy:.3f}  macro F1 {evaluation.macro_f1:.3f}  "
+                 f"gold among routed {evaluation.routed_recall:.3f}  unrouted {evaluation.unrouted}  "
+                 f"categories/article {evaluation.mean_categories:.2f}")
+    lines.append("")
+    columns = evaluation.labels + [NONE]
+    codes = [str(i) for i in range(1, len(evaluation.labels) + 1)] + [NONE]
+    cell = max(4, max(len(c) for c in codes))
+    lines.append("confusion (rows: gold, columns: top-scored prediction)")
+    lines.append(" " * (width + 5) + " ".join(f"{c:>{cell}}" for c in codes))
+    for i, gold in enumerate(evaluation.labels, 1):
+        row = evaluation.confusion.get(gold)
+        if row is None:
+            continue
+        lines.append(f"{i:>2}. {gold:<{width}} " + " ".join(f"{row[c]:>{cell}}" for c in columns))
+    legend = [f"{i}={label}" for i, label in enumerate(evaluation.labels, 1)
+              if label not in evaluation.confusion]
+    if legend:
+        lines.append("    predicted only: " + ", ".join(legend))
+    if show_errors and evaluation.errors:
+        lines.append("")
+        lines.append("misrouted (line: gold -> routed)")
+        for e in evaluation.errors:
+            routed = ", ".join(f"{cid} {score:g}" for cid, score in e["routed"]) or NONE
+            lines.append(f"  {e['line']:>4}: {e['gold']} -> {routed}  | {e['title']}")
+    return "\n".join(lines)
+
+
+def cmd_eval_routing(args) -> int:
+    from ..routing.evaluate import LabelledDataError, evaluate_routing, read_labelled
+
+    rules = _load_rules_for_cli(args.rules)
+    try:
+        articles = read_labelled(args.jsonl_file, rules.category_ids)
+    except LabelledDataError as exc:
+        raise UsageError(str(exc)) from None
+    entities_of = None
+    if args.entities:
+        from ..entities.extract import EntityExtractor
+
+        extractor = EntityExtractor.default()
+        entities_of = lambda article: extractor.extract(article.body)  # noqa: E731
+    evaluation = evaluate_routing(rules, articles, entities_of)
+    print(format_routing_report(evaluation, show_errors=args.show_errors))
+    print(orjson.dumps({**evaluation.summary(), "rules": rules.source}).decode())
+    return 0
