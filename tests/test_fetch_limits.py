@@ -210,21 +210,24 @@ def open_fds() -> int:
 
 
 MEASURE = r"""
-import json, resource, sys
+import json, sys
 from streams.ingest.fetch import IngestError, fetch_url
 
-def rss_mib():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096 / 1048576
+def status_mib(field):
+    # VmHWM is this process image's own peak: unlike ru_maxrss it does not
+    # carry over the peak of the (large) test process that spawned it.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
 
-before = rss_mib()
+before = status_mib("VmRSS")
 try:
     fetch_url(sys.argv[1], allow_private=True, timeout=20)
     outcome = "fetched"
 except IngestError as exc:
     outcome = str(exc)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"outcome": outcome, "before": before, "peak": peak}))
+print(json.dumps({"outcome": outcome, "before": before, "peak": status_mib("VmHWM")}))
 """
 
 
