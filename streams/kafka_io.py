@@ -174,20 +174,20 @@ async def consume_batches(
     """The records of `topic`, batch by batch, progress heartbeats left out.
 
     Ends after `limit` records, or once `idle_timeout` seconds pass without a
-    batch (None: never). Raises BrokerUnavailable if the broker cannot be
+    record (None: never); heartbeats do not count. Raises BrokerUnavailable if the broker cannot be
     reached or the topic does not exist (the pipeline's own topics are waited
     for a moment, since the first worker creates them).
     """
     consumer = await assigned_consumer(bootstrap, topic, from_beginning=from_beginning,
                                        wait_for_topic=10.0 if expected_soon(topic) else 0.0)
+    loop = asyncio.get_running_loop()
     seen = 0
+    # Heartbeats arrive every few seconds while a worker runs: only records count as activity.
+    quiet_since = loop.time()
     try:
         while limit is None or seen < limit:
-            batch = await consumer.getmany(timeout_ms=int((idle_timeout or 3600) * 1000), max_records=500)
-            if not batch:
-                if idle_timeout is not None:
-                    break
-                continue
+            wait = 3600.0 if idle_timeout is None else max(0.0, quiet_since + idle_timeout - loop.time())
+            batch = await consumer.getmany(timeout_ms=int(wait * 1000), max_records=500)
             messages = []
             for message in (message for records in batch.values() for message in records):
                 if is_progress_heartbeat(message):
@@ -196,7 +196,11 @@ async def consume_batches(
                 seen += 1
                 if limit is not None and seen >= limit:
                     break
-            yield messages
+            if messages:
+                quiet_since = loop.time()
+                yield messages
+            elif idle_timeout is not None and loop.time() - quiet_since >= idle_timeout:
+                break
     finally:
         await consumer.stop()
 

@@ -292,3 +292,76 @@ def test_commands_find_the_broker_and_the_api_of_a_running_run(tmp_path):
     after = subprocess.run([sys.executable, "-m", "streams", "produce", str(SEEDS[0])], capture_output=True,
                            text=True, timeout=60, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
     assert after.returncode == 2 and "no `newsstreams run` is running here" in after.stderr
+
+
+@pytest.mark.broker
+def test_produce_fetches_private_addresses_only_when_told_to(broker, tmp_path):
+    """A URL on loopback (like a worker's /metrics) is refused unless --allow-private-addresses says otherwise."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the handler's name
+            body = "<html><head><title>خبر</title></head><body><p>" + "قال الرئيس إن المحادثات ستستمر. " * 20 + "</p></body></html>"
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/story"
+    env = {"KAFKA_BROKER": f"kafka://{broker}"}
+    try:
+        refused = cli("produce", "--quiet", url, env=env)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert f"skipped {url}: " in refused.stderr and "127.0.0.1" in refused.stderr
+        allowed = cli("produce", "--quiet", "--allow-private-addresses", url, env=env)
+        assert allowed.returncode == 0 and "published 1 messages" in allowed.stderr, allowed.stderr
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.broker
+def test_consume_timeout_counts_records_not_progress_heartbeats(broker):
+    """A running worker sends heartbeats every few seconds; `--timeout` must still end a quiet consume."""
+    import threading
+    import time
+
+    from aiokafka import AIOKafkaProducer
+
+    from streams.kafka_io import ensure_topics
+    from streams.trending.progress import HEADER
+
+    asyncio.run(ensure_topics(broker, {"articles.enriched": (1, {})}))
+    stop = threading.Event()
+
+    def beat() -> None:
+        async def run():
+            producer = AIOKafkaProducer(bootstrap_servers=broker)
+            await producer.start()
+            try:
+                while not stop.is_set():
+                    await producer.send_and_wait("articles.enriched", value=b"", headers=[(HEADER, b"{}")])
+                    await asyncio.sleep(0.3)
+            finally:
+                await producer.stop()
+        asyncio.run(run())
+
+    beating = threading.Thread(target=beat, daemon=True)
+    beating.start()
+    try:
+        started = time.monotonic()
+        result = cli("consume", "articles.enriched", "--from-beginning", "--timeout", "2",
+                     env={"KAFKA_BROKER": f"kafka://{broker}"}, timeout=60)
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        beating.join(timeout=10)
+    assert result.returncode == 0 and result.stdout == "", result.stderr
+    assert took < 20, f"consume --timeout 2 took {took:.0f}s with heartbeats arriving"

@@ -15,6 +15,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--topic", default=None, help="topic to write to (default articles.raw)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--state", help="with --every: file that remembers which feed entries were sent, across restarts")
+    p.add_argument("--allow-private-addresses", action="store_true",
+                   help="fetch URLs (and follow redirects) to loopback, private and link-local addresses too")
     p.set_defaults(func=cmd_produce)
 
     p = subparsers.add_parser("consume", help="print messages of a topic as JSON Lines")
@@ -33,7 +35,7 @@ def cmd_produce(args) -> int:
     try:
         return asyncio.run(produce_targets(
             bootstrap, args.targets, every=args.every, progress=not args.quiet, topic=args.topic,
-            state_path=args.state,
+            state_path=args.state, allow_private=args.allow_private_addresses,
         ))
     except ProduceError as exc:
         raise UsageError(str(exc)) from None

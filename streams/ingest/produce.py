@@ -44,8 +44,9 @@ class Report:
 class PagePoller:
     """`--every` on pages and article files: send what is new since the last look."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str, *, allow_private: bool = False):
         self.target = target
+        self.allow_private = allow_private
         self.last_error: str | None = None
         self._seen: set[str] = set()
 
@@ -53,7 +54,8 @@ class PagePoller:
         self.last_error = None
         problems: list[str] = []
         try:
-            items = list(iter_raw_articles(self.target, on_skip=lambda where, why: problems.append(f"{where}: {why}")))
+            items = list(iter_raw_articles(self.target, allow_private=self.allow_private,
+                                           on_skip=lambda where, why: problems.append(f"{where}: {why}")))
         except IngestError as exc:
             self.last_error = str(exc)
             return []
@@ -68,10 +70,10 @@ class PagePoller:
         return fresh
 
 
-def _poller_for(target: str, state_path: str | None):
+def _poller_for(target: str, state_path: str | None, allow_private: bool):
     if target.lower().startswith(("http://", "https://")) or target.lower().endswith(FEED_SUFFIXES):
-        return FeedPoller(target, state_path=state_path)
-    return PagePoller(target)
+        return FeedPoller(target, state_path=state_path, allow_private=allow_private)
+    return PagePoller(target, allow_private=allow_private)
 
 
 async def _send_all(producer, topic: str, items, progress: tqdm | None, report: Report) -> int:
@@ -102,8 +104,9 @@ async def _send_all(producer, topic: str, items, progress: tqdm | None, report: 
 
 async def produce_targets(
     bootstrap: str, targets: list[str], *, every: int | None, progress: bool, topic: str | None,
-    state_path: str | None = None,
+    state_path: str | None = None, allow_private: bool = False,
 ) -> int:
+    """Publish every target; `allow_private` lets URLs (and redirects) reach loopback and private addresses."""
     topic = topic or topics.RAW
     # Every target is checked before anything is sent: a typo fails alone, at once.
     for target in targets:
@@ -124,14 +127,14 @@ async def produce_targets(
                            file=sys.stderr)
                 with bar:
                     try:
-                        total += await _send_all(producer, topic, iter_raw_articles(target, on_skip=report), bar,
-                                                 report)
+                        items = iter_raw_articles(target, on_skip=report, allow_private=allow_private)
+                        total += await _send_all(producer, topic, items, bar, report)
                     except IngestError as exc:  # a URL that cannot be fetched
                         report(target, str(exc))
             left_out = f"; {report.skipped} left out (listed above)" if report.skipped else ""
             print(f"published {total} messages to {topic}{left_out}", file=sys.stderr)
             return LEFT_OUT if report.skipped else 0
-        pollers = [_poller_for(target, state_path) for target in targets]
+        pollers = [_poller_for(target, state_path, allow_private) for target in targets]
         while True:
             for poller in pollers:
                 await _poll(poller, producer, topic, report)
