@@ -444,3 +444,21 @@ def test_a_recovered_table_is_indexed_before_its_windows_close():
     index.ensure(recovered, 0)
     closed = advance_windows(recovered, SPECS, partition=0, previous=None, watermark=10**5, index=index)
     assert {(f["window"], f["mentions"]) for f in closed} >= {("5m", 5), ("1h", 5)}
+
+
+def test_a_story_in_many_articles_outranks_one_article_repeating_a_name():
+    """Scored on mentions, a profile naming its subject 25 times beat a story carried by 12 articles."""
+    from streams.trending.score import rank_window
+
+    day = 86400
+    entries = [
+        {"entity_id": "per:profiled", "name": "profiled", "type": "PER", "start": 10 * day,
+         "mentions": 25, "articles": 1, "sources": 1},
+        {"entity_id": "loc:story", "name": "story", "type": "LOC", "start": 10 * day,
+         "mentions": 14, "articles": 12, "sources": 4},
+    ]
+    history = {"loc:story": {10 * day - i * day: 1 for i in range(1, 7)}}
+    ranked = rank_window(entries, history, size=day, top=2)
+    assert [item["id"] for item in ranked] == ["loc:story", "per:profiled"]
+    assert ranked[0]["baseline"] == 1.0 and ranked[0]["score"] == round((12 - 1) / 2 ** 0.5, 3)
+    assert ranked[1]["mentions"] == 25, "mentions are still reported"

@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from .score import rank_window
+from .score import rank_window, ranking_key
 from .windows import WindowSpec, format_duration, iso, window_entries
 
 
@@ -58,7 +58,7 @@ def top_trending(
     entries = window_entries(store, spec)
     history: dict[str, dict[int, int]] = defaultdict(dict)
     for entry in entries:
-        history[entry["entity_id"]][entry["start"]] = entry["mentions"]
+        history[entry["entity_id"]][entry["start"]] = entry["articles"]
     if at is None:
         start = max((entry["start"] for entry in entries), default=None)
     current = [entry for entry in entries if entry["start"] == start]
@@ -102,7 +102,7 @@ def merge_trending(parts: list[dict], top: int) -> dict:
     """
     base = next((part for part in parts if part["start"] is not None), parts[0])
     items = [item for part in parts if part["start"] == base["start"] for item in part["items"]]
-    items.sort(key=lambda item: (-item["score"], -item["mentions"], item["id"]))
+    items.sort(key=ranking_key)
     merged = {**base, "items": items[:top]}
     retained = [part["retained_from"] for part in parts if part.get("retained_from")]
     merged["retained_from"] = max(retained) if retained else None

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime, timezone
 
-from .score import baseline_and_score
+from .score import BASELINE_WINDOWS, baseline_and_score
 
 TRENDING_SCHEMA = "trending_window/2"
 PANE = "pane"
@@ -383,16 +383,16 @@ def advance_windows(
         if known is None:
             index.add(name, entry)
         store[name] = entry
-        past = {start - spec.size * i: _mentions(store.get(window_key(spec, start - spec.size * i, entity_id)))
-                for i in range(1, 7)}
-        baseline, score = baseline_and_score(entry["mentions"], past, start, spec.size)
+        past = {start - spec.size * i: _articles(store.get(window_key(spec, start - spec.size * i, entity_id)))
+                for i in range(1, BASELINE_WINDOWS + 1)}
+        baseline, score = baseline_and_score(entry["articles"], past, start, spec.size)
         published.append(_record(entry, baseline, score))
     _drop_expired(store, specs, partition, watermark, index)
     return published
 
 
-def _mentions(entry: dict | None) -> int:
-    return 0 if entry is None else entry["mentions"]
+def _articles(entry: dict | None) -> int:
+    return 0 if entry is None else entry["articles"]
 
 
 def _sum_panes(store: Mapping[str, dict], spec: WindowSpec, start: int, entity_id: str, pane: int) -> dict | None:
