@@ -58,3 +58,14 @@ def test_the_worker_runs_one_agent_per_declared_stage_on_its_topic():
             continue
         assert found["agents"].get(declared.name) == [declared.reads], found["agents"]
     assert set(topology.topic_names(["politics"])) <= set(found["topics"])
+
+
+def test_the_topology_command_prints_the_chain_without_a_broker():
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BROKER"}
+    done = subprocess.run([sys.executable, "-m", "streams", "topology"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == topology.describe()
+    lines = subprocess.run([sys.executable, "-m", "streams", "topology", "--json"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=120).stdout.splitlines()
+    assert [orjson.loads(line)["name"] for line in lines] == [s.name for s in topology.STAGES]

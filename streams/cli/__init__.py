@@ -18,7 +18,7 @@ import argparse
 import sys
 
 from ..settings import SettingsError
-from . import bench, messages, offline, publish, query, running
+from . import bench, messages, offline, publish, query, running, topology
 from .common import UsageError, bootstrap_servers, require_broker, sample_pages, web_base
 from .offline import format_routing_report
 
@@ -35,6 +35,7 @@ COMMAND_GROUPS = (
     offline,    # process, eval-ner, train-ner, build-trend-filter, eval-routing
     publish,    # kb, deadletter replay, rules check/publish
     bench,      # bench
+    topology,   # topology
 )
 
 
