@@ -29,7 +29,6 @@ import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -40,6 +39,7 @@ from aiokafka import AIOKafkaConsumer
 from . import topics
 from .broker import EmbeddedBroker, die_with_parent, free_port, stop_process
 from .kafka_io import assign_whole_topic, start_producer
+from .samples import sample_pages
 from .settings import FETCH_MAX_WAIT_MS
 
 RUN_TIMEOUT = 600.0
@@ -58,7 +58,7 @@ def seed_like_articles(
     """
     from .ingest.sources import iter_raw_articles
 
-    templates = [orjson.loads(item.value) for page in _sample_pages() for item in iter_raw_articles(str(page))]
+    templates = [orjson.loads(item.value) for page in sample_pages() for item in iter_raw_articles(str(page))]
     pool = sorted({
         sentence.strip()
         for template in templates
@@ -79,12 +79,6 @@ def seed_like_articles(
         raw["published_at"] = (first + timedelta(seconds=i * spacing)).isoformat()
         out.append(orjson.dumps(raw))
     return out
-
-
-def _sample_pages() -> list[Path]:
-    """The bundled sample pages (the ones `run --demo` publishes), read here without the command line."""
-    folder = resources.files("streams").joinpath("samples")
-    return sorted(Path(str(item)) for item in folder.iterdir() if item.name.endswith(".txt"))
 
 
 class RssSampler:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from importlib import resources
-from pathlib import Path
 
 from ..clock import parse_time
+from ..samples import sample_pages  # noqa: F401  (re-exported for the commands)
 from ..settings import parse_duration
 
 LOG_LEVELS = ["crit", "error", "warn", "info", "debug"]
@@ -57,12 +56,6 @@ def tcp_port(text: str) -> int:
 
 
 # ---------------------------------------------------------------- where things are
-
-def sample_pages() -> list[Path]:
-    """The bundled sample pages that `run --demo` publishes."""
-    folder = resources.files("streams").joinpath("samples")
-    return sorted(Path(str(item)) for item in folder.iterdir() if item.name.endswith(".txt"))
-
 
 def data_dir() -> str:
     return os.environ.get("NEWSSTREAMS_DATA_DIR", ".newsstreams-data")
