@@ -38,7 +38,7 @@ from aiokafka import AIOKafkaConsumer
 
 from . import topics
 from .broker import EmbeddedBroker, die_with_parent, free_port, stop_process
-from .kafka_io import assign_whole_topic, start_producer
+from .kafka_io import assign_whole_topic, is_progress_heartbeat, start_producer
 from .samples import sample_pages
 from .settings import FETCH_MAX_WAIT_MS
 
@@ -153,6 +153,8 @@ async def _collect(bootstrap: str, topic: str, *, count, timeout: float, on_mess
             arrived = time.perf_counter()
             for records in batch.values():
                 for message in records:
+                    if is_progress_heartbeat(message):
+                        continue  # the pipeline's own bookkeeping, not an article
                     messages.append(message)
                     if on_message:
                         on_message(message, arrived)
