@@ -1,15 +1,20 @@
-"""Message contracts: the JSON Schemas in `schemas/`, and a validator for them."""
+"""Message contracts: the JSON Schemas shipped in `streams/schemas/`, and a validator for them.
+
+Read from the installed package, so an installed worker (the Docker image
+copies only `streams/`) validates against the same files as a checkout.
+"""
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(str(resources.files("streams.schemas")))
 
 SCHEMA_FILES = {
     "raw_article/1": "raw_article.schema.json",
