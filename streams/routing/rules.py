@@ -49,12 +49,12 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
+from streams import topics
 from streams.text.normalize import fold
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("categories.yaml")
-TOPIC_PREFIX = "articles.enriched."
 
 # Category ids become Kafka topic suffixes and metric labels: lower-case ASCII
 # words joined by single hyphens keep them legal and unambiguous everywhere
@@ -109,7 +109,7 @@ class Category:
 
     @property
     def topic(self) -> str:
-        return TOPIC_PREFIX + self.id
+        return topics.category_topic(self.id)
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def topic_for(category_id: str) -> str:
     """Kafka topic that carries the articles of one category."""
     if not isinstance(category_id, str) or not _ID_RE.match(category_id) or len(category_id) > _MAX_ID_LENGTH:
         raise ValueError(f"not a usable category id: {category_id!r}")
-    return TOPIC_PREFIX + category_id
+    return topics.category_topic(category_id)
 
 
 # --------------------------------------------------------------------- matching
