@@ -84,16 +84,18 @@ class Pipeline:
         return [self.enrich(parsed) for parsed in self.parse(payload, ingested_at)]
 
     def warm(self) -> None:
-        """Loads the tagger, knowledge base, rules and language model now.
+        """Loads the tagger, knowledge base, rules, language model and HTML extractor now.
 
         Otherwise the first article waits about a second for them, and that
         second is charged to whichever stage happens to load each one.
         """
+        from .text import html
         from .text.language import detect_language
 
         self.extractor.extract("زار الرئيس موسكو")
         self.rules()
         detect_language("مقال قصير لتحميل نموذج اللغة")
+        html.warm()
 
 
 MAX_FUTURE_SECONDS = 86400

@@ -30,7 +30,8 @@ from defusedxml import ElementTree as SafeElementTree
 
 from .fetch import FetchResult, IngestError, check_http_url, fetch_url, is_http_url
 from .fetch import DEFAULT_MAX_BYTES
-from ..text.decode import MAX_PAYLOAD_BYTES
+from ..text.decode import MAX_BODY_CHARS, MAX_PAYLOAD_BYTES
+from ..text.html import cut_text, cut_title, truncate_markup
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -142,14 +143,26 @@ def _decode_html(data: bytes, declared: str | None = None) -> str | None:
     return None
 
 
-_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_TITLE_START = re.compile(r"<title\b[^>]*>", re.IGNORECASE)
+_TITLE_END = re.compile(r"</title\s*>", re.IGNORECASE)
+_TITLE_WINDOW = 65536
 
 
 def _html_title(page: str) -> str:
-    match = _TITLE.search(page, 0, 65536)
-    if not match:
+    """The page's `<title>`, as one line cut like any title the pipeline makes (TITLE_CHARS).
+
+    Found in the first 64 KiB, with one search for the start and one for the
+    end: a lazy `<title>(.*?)</title>` rescans the rest of the window from every
+    unclosed `<title>`, seconds for a page made of them.
+    """
+    start = _TITLE_START.search(page, 0, _TITLE_WINDOW)
+    if not start:
         return ""
-    return " ".join(html_lib.unescape(re.sub(r"<[^>]*>", "", match.group(1))).split())
+    end = _TITLE_END.search(page, start.end(), _TITLE_WINDOW)
+    if not end:
+        return ""
+    text = page[start.end():end.start()]
+    return cut_title(" ".join(html_lib.unescape(re.sub(r"<[^>]*>", "", text)).split()))
 
 
 class _TextOf(HTMLParser):
@@ -193,12 +206,19 @@ class _TextOf(HTMLParser):
 
 
 def html_to_text(fragment: str) -> str:
+    """Plain text of a feed's HTML field, held to the limits of a page.
+
+    Only the start of the markup is read (`truncate_markup`: the page size and
+    tag limits), so a hostile entry costs no more than a large page, and the
+    text is cut like a page's (`cut_text`, at MAX_BODY_CHARS): a feed's text is
+    no more in the sender's hands than a page's.
+    """
     parser = _TextOf()
-    parser.feed(fragment)
+    parser.feed(truncate_markup(fragment))
     parser.close()
     text = "".join(parser.parts)
     text = "\n".join(re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in text.split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    return cut_text(re.sub(r"\n{3,}", "\n\n", text).strip(), MAX_BODY_CHARS)
 
 
 # --------------------------------------------------------------- file kinds

@@ -15,11 +15,23 @@ import orjson
 
 MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
 """Largest message accepted; HTML pages with inline scripts fit comfortably."""
+MAX_HTML_CHARS = 2 * 1024 * 1024
+"""Longest `html` field, checked before any parsing. A news article page is a
+few hundred kilobytes of markup, and one that inlines its scripts, styles and
+page data stays well under two megabytes; what is left over is text or markup
+nobody reads. Parsing and extraction cost grows with the markup, so this bound,
+together with `streams.text.html.MAX_HTML_TAGS`, is what keeps one page's
+extraction short and its memory small."""
 MAX_BODY_CHARS = 200_000
 """Longest plain-text body: about 40 pages of print, ten times a long feature.
 Entity extraction on it takes about three seconds, well inside the worker's
 session timeout; a longer text would stall the worker's heartbeats."""
 MAX_TITLE_CHARS = 2_000
+"""Longest title a message may carry; a longer one is refused with the message."""
+TITLE_CHARS = 120
+"""A title the pipeline makes itself (from the first sentence, or from a page's
+markup) is cut near this length, at a word boundary: a headline is rarely half
+of it, and a longer one is a paragraph that was taken for a title."""
 MAX_URL_CHARS = 8_192
 MAX_SOURCE_CHARS = 500
 MAX_TAGS = 500
@@ -97,7 +109,7 @@ def validate_raw(value: object) -> dict:
     title = _required_str(value, "title", MAX_TITLE_CHARS)
 
     body = _optional_str(value, "body", MAX_BODY_CHARS)
-    html = _optional_str(value, "html", MAX_PAYLOAD_BYTES)
+    html = _optional_str(value, "html", MAX_HTML_CHARS)
     if body is None and html is None:
         raise RejectedArticle("missing field 'body' (or 'html')")
     has_body = body is not None and body.strip() != ""

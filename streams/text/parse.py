@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import re
 
-from .decode import KNOWN_FIELDS, RejectedArticle, decode_raw, normalize_timestamp, validate_raw
+from .decode import KNOWN_FIELDS, TITLE_CHARS, RejectedArticle, decode_raw, normalize_timestamp, validate_raw
+from .html import cut_text, cut_title, extract_html
 from .ids import article_id
 from .language import detect_language
 from .normalize import arabic_letters, clean_display, fold_phrase
 from .segment import KnownPhrases, segment
 
 SCHEMA = "parsed_article/1"
-TITLE_CHARS = 120
-"""A title made from the first sentence is cut near this length, at a word boundary."""
 
 _SENTENCE_RE = re.compile(r"[.!?؟…](?=\s|$)")
 
-__all__ = ["SCHEMA", "RejectedArticle", "first_sentence", "parse_payload", "parse_raw"]
+__all__ = ["SCHEMA", "TITLE_CHARS", "RejectedArticle", "first_sentence", "parse_payload", "parse_raw"]
 
 
 def parse_payload(
@@ -49,19 +48,22 @@ def _parse_article(article: dict, ingested_at: str, split_tags: KnownPhrases | N
 
     text = article.get("body")
     page_title = None
-    if text is None or not text.strip():
-        from .html import extract_html
-
+    from_page = text is None or not text.strip()
+    if from_page:
+        # Refused when over a markup bound; the text comes cut at MAX_BODY_CHARS.
         page = extract_html(article["html"], url)
         text, page_title = page.body, page.title
         published = published or page.published_at
 
     segments = segment(text, known_phrases=split_tags, known_title=raw_title or page_title)
-    body = segments.body
+    # Segmenting parts paragraphs with a blank line, which can take a cut page's text a
+    # little past the limit again.
+    body = cut_text(segments.body) if from_page else segments.body
     if not body.strip():
         raise RejectedArticle("no article text after removing boilerplate")
 
-    title = raw_title or page_title or segments.title or first_sentence(body)
+    # A page title is matched against the text's first line uncut, and cut once it is the title.
+    title = raw_title or (page_title and cut_title(page_title)) or segments.title or first_sentence(body)
     host_id = article.get("id") or article_id(url, title, body)
     published = published or ingested
     source_name = segments.source_name or article["source"]
@@ -137,10 +139,7 @@ def first_sentence(body: str, limit: int = TITLE_CHARS) -> str:
     sentence = paragraph[: end.start()] if end else paragraph
     if len(sentence) <= limit:
         return sentence.strip()
-    cut = sentence.rfind(" ", 0, limit + 1)
-    if cut < limit // 2:
-        cut = limit
-    return sentence[:cut].rstrip(" ،,؛;:-–—") + "…"
+    return cut_title(sentence, limit)
 
 
 def _one_line(text: str) -> str:
