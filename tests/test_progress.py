@@ -192,3 +192,18 @@ def test_progress_through_two_rekeyings_lets_nothing_arrive_late():
     assert delivered == 4 * 300 * 2 and late == 0
     naive_late, _ = _simulate(random.Random(3), partitions=4, naive=True)
     assert naive_late > delivered // 4
+
+
+def test_a_partition_watermark_trails_its_slowest_channel_by_the_grace_and_never_goes_back():
+    from streams.trending.progress import PartitionWatermark
+
+    clock = PartitionWatermark.from_entry(None, expected=2, grace=60)
+    clock.observe({"articles.enriched/0": Progress(1000.0)})
+    assert clock.advanced() is None, "one channel of two heard: nothing may close"
+    clock.observe({"articles.enriched/1": Progress(700.0)})
+    assert clock.advanced() == 640.0
+    recovered = PartitionWatermark.from_entry(
+        {"progress": clock.merge.to_dict(), "watermark": 900.0}, expected=2, grace=60)
+    assert recovered.previous == 900.0 and recovered.advanced() == 900.0, "a recovered watermark is not undone"
+    recovered.observe({"articles.enriched/1": Progress(2000.0)})
+    assert recovered.advanced() == 940.0

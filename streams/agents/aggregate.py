@@ -21,13 +21,14 @@ import orjson
 
 from .. import metrics, topics
 from ..app import WINDOW_SPECS, app, mentions_topic, settings, trending_topic, window_counts, window_index
+from ..pipeline import RejectedArticle
 from ..topology import stage
 from ..trending.mention_batch import read_mention_batch
-from ..trending.progress import ChannelMerge
+from ..trending.progress import PartitionWatermark
 from ..trending.windows import advance_windows, count_mention, progress_entry, progress_key
 from ..trending.write_back import WriteBack
 from . import progress
-from .common import decode_json, log, send_dead_letter, write_tables_for
+from .common import REFUSED, attempt, decode_json, log, send_dead_letter, write_tables_for
 
 STAGE = stage("aggregate")
 """Its batch (mention messages that share one table flush) is declared in the topology."""
@@ -49,46 +50,29 @@ async def _count_partition(partition: int, events: list) -> None:
     """Count one partition's share of a batch in offset order, advance its windows, then write what changed once."""
     window_index.ensure(window_counts, partition)
     part_key = progress_key(partition)
-    state = window_counts.get(part_key) or {}
-    merge = ChannelMerge.from_dict(state.get("progress"), progress.partitions_of(topics.ENRICHED))
-    watermark = state.get("watermark")
+    state = window_counts.get(part_key)
+    clock = PartitionWatermark.from_entry(state, progress.partitions_of(topics.ENRICHED), settings.grace)
     counts = WriteBack(window_counts)
     revised: set[str] = set()
     for event in events:
-        reports = progress.progress_of(event)
-        if progress.is_heartbeat(event):
-            merge.observe(reports)
-            continue
-        try:
-            with metrics.stage_cpu("aggregate"):
-                mentions = read_mention_batch(decode_json(event.value))
-        except Exception as exc:
-            await send_dead_letter(event, "aggregate", f"bad mention batch: {type(exc).__name__}: {exc}", exc)
-            merge.observe(reports)
-            continue
-        try:
-            revised.update(await _count(event, mentions, partition, counts, watermark))
-        except Exception as exc:  # keep counting the next batches whatever this one did
-            log.exception("aggregate failed")
-            await send_dead_letter(event, "aggregate", f"{type(exc).__name__}: {exc}", exc)
-        merge.observe(reports)
-    combined = merge.combined().watermark
-    advanced = watermark
-    if combined is not None and (watermark is None or combined - settings.grace > watermark):
-        advanced = combined - settings.grace
+        if not progress.is_heartbeat(event):
+            revised |= await _count_message(event, partition, counts, clock.previous)
+        clock.observe(progress.progress_of(event))
+    advanced = clock.advanced()
     published = []
-    if revised or advanced != watermark:
-        with metrics.stage_cpu("aggregate"):
-            published = advance_windows(counts, WINDOW_SPECS, partition=partition, previous=watermark,
-                                        watermark=advanced, index=window_index, revised=revised)
+    if revised or advanced != clock.previous:
+        published = await attempt(events[-1], STAGE.name, advance_windows, counts, WINDOW_SPECS, partition=partition,
+                                  previous=clock.previous, watermark=advanced, index=window_index, revised=revised)
+        if published is REFUSED:  # the counts are kept; closing is tried again with the next batch
+            published, advanced = [], clock.previous
     # Records first, then the table writes that say they were made: a worker stopped in between
     # closes the windows again from the older state it recovers, and publishes them again.
     for record in published:
         await trending_topic.send(key=record["entity_id"].encode(), value=orjson.dumps(record))
         (metrics.WINDOWS_REVISED if record["revision"] else metrics.WINDOWS_CLOSED).labels(record["window"]).inc()
-    with metrics.stage_cpu("aggregate"):
-        new_state = progress_entry(partition, merge.to_dict(), advanced)
-        if new_state != state:
+    with metrics.stage_cpu(STAGE.name):
+        new_state = progress_entry(partition, clock.merge.to_dict(), advanced)
+        if new_state != (state or {}):
             counts[part_key] = new_state  # written last: after the counts it stands for
         write_tables_for(events[-1])
         counts.flush()
@@ -98,24 +82,43 @@ async def _count_partition(partition: int, events: list) -> None:
         log.info("published %d windows on partition %d", len(published), partition)
 
 
-async def _count(event, mentions: list[dict], partition: int, counts: WriteBack, watermark: float | None) -> set[str]:
-    """Count one message's mentions; returns the closed windows they changed."""
-    late, revised = [], set()
-    with metrics.stage_cpu("aggregate"):
-        for mention in mentions:
-            metrics.MENTION_RECORDS.inc()
-            result = count_mention(counts, mention, WINDOW_SPECS, watermark, partition, window_index)
-            metrics.MENTIONS.inc(1 if result.counted else 0)
-            revised.update(result.revised)
-            if result.repeated:
-                metrics.REPEATED.inc()
-            if result.late:
-                metrics.LATE.inc()
-                counted = f" (counted in {', '.join(result.counted)})" if result.counted else ""
-                late.append(f"{', '.join(result.late)}{counted}")
+async def _count_message(event, partition: int, counts: WriteBack, watermark: float | None) -> set[str]:
+    """Count one mention message; returns the closed windows it changed. Late mentions are reported."""
+    mentions = await attempt(event, STAGE.name, _read_batch, event.value)
+    if mentions is REFUSED:
+        return set()
+    counted = await attempt(event, STAGE.name, _count_mentions, mentions, partition, counts, watermark)
+    if counted is REFUSED:
+        return set()
+    revised, late = counted
     if late:
         await send_dead_letter(
-            event, "aggregate",
+            event, STAGE.name,
             f"late: past the windows' allowed lateness (watermark {watermark}): {'; '.join(late)}",
         )
     return revised
+
+
+def _read_batch(payload: bytes) -> list[dict]:
+    try:
+        return read_mention_batch(decode_json(payload))
+    except Exception as exc:
+        raise RejectedArticle(f"bad mention batch: {type(exc).__name__}: {exc}") from exc
+
+
+def _count_mentions(mentions: list[dict], partition: int, counts: WriteBack,
+                    watermark: float | None) -> tuple[set[str], list[str]]:
+    """Count mentions into their panes: (closed windows changed, descriptions of late mentions)."""
+    late, revised = [], set()
+    for mention in mentions:
+        metrics.MENTION_RECORDS.inc()
+        result = count_mention(counts, mention, WINDOW_SPECS, watermark, partition, window_index)
+        metrics.MENTIONS.inc(1 if result.counted else 0)
+        revised.update(result.revised)
+        if result.repeated:
+            metrics.REPEATED.inc()
+        if result.late:
+            metrics.LATE.inc()
+            counted = f" (counted in {', '.join(result.counted)})" if result.counted else ""
+            late.append(f"{', '.join(result.late)}{counted}")
+    return revised, late

@@ -12,7 +12,7 @@ from faust.exceptions import ProducerSendError
 from .. import metrics
 from ..app import app, deadletter_topic, settings
 from ..deadletter import dead_letter
-from ..pipeline import Pipeline
+from ..pipeline import Pipeline, RejectedArticle
 
 log = logging.getLogger("streams.agents")
 
@@ -38,6 +38,30 @@ async def send_dead_letter(event, stage: str, reason: str, error: BaseException 
     await deadletter_topic.send(key=key, value=value)
     metrics.DEADLETTERS.labels(stage).inc()
     log.warning("dead-lettered %s:%s@%s at %s: %s", message.topic, message.partition, message.offset, stage, reason)
+
+
+REFUSED = object()
+"""What `attempt` returns when the work failed and the input went to the dead letters."""
+
+
+async def attempt(event, stage: str, work, *args, timed_as: str | None = None, **kwargs):
+    """Run a stage's pure work on one input, timed as the stage's CPU; what it cannot do is dead-lettered.
+
+    The one place an agent's failures go: a `RejectedArticle` (input that is not
+    an article) with its own reason, anything else (a bug must not stop the
+    stream) with its class and message and a logged traceback. Returns the
+    work's result, or REFUSED after the input was dead-lettered. `timed_as`
+    charges the CPU to another stage than the one named in dead letters.
+    """
+    try:
+        with metrics.stage_cpu(timed_as or stage):
+            return work(*args, **kwargs)
+    except RejectedArticle as exc:
+        await send_dead_letter(event, stage, exc.reason, exc)
+    except Exception as exc:
+        log.exception("%s failed", stage)
+        await send_dead_letter(event, stage, f"{type(exc).__name__}: {exc}", exc)
+    return REFUSED
 
 
 def decode_json(payload: bytes) -> dict:

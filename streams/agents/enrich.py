@@ -9,11 +9,15 @@ import orjson
 from .. import metrics
 from ..app import app, enriched_topic, parsed_topic
 from ..clock import iso_to_epoch
+from ..topology import stage
 from . import progress
-from .common import PIPELINE, decode_json, log, send_dead_letter, send_or_dead_letter
+from .common import PIPELINE, REFUSED, attempt, decode_json, send_or_dead_letter
 
 
-@app.agent(parsed_topic, name="enrich")
+STAGE = stage("enrich")
+
+
+@app.agent(parsed_topic, name=STAGE.name)
 async def enrich_agent(stream):
     async for event in stream.events():
         if not progress.is_heartbeat(event):
@@ -24,19 +28,21 @@ async def enrich_agent(stream):
 
 async def _enrich(event) -> None:
     """Enrich one parsed article and send it (or its dead letter)."""
-    try:
-        with metrics.stage_cpu("enrich"):
-            enriched = PIPELINE.enrich(decode_json(event.value))
-            value = orjson.dumps(enriched)
-    except Exception as exc:
-        log.exception("enrich failed")
-        await send_dead_letter(event, "enrich", f"{type(exc).__name__}: {exc}", exc)
+    enriched = await attempt(event, STAGE.name, _enriched_message, event.value)
+    if enriched is REFUSED:
         return
-    if not await send_or_dead_letter(enriched_topic, key=enriched["id"].encode(), value=value,
-                                     event=event, stage="enrich", headers=progress.headers_of(progress.ENRICH)):
+    article_id, value, ingested_at = enriched
+    if not await send_or_dead_letter(enriched_topic, key=article_id, value=value, event=event, stage=STAGE.name,
+                                     headers=progress.headers_of(progress.ENRICH)):
         return
-    metrics.ARTICLES.labels("enrich").inc()
-    try:
-        metrics.LATENCY.observe(max(0.0, time.time() - iso_to_epoch(enriched["ingested_at"])))
-    except (KeyError, ValueError):
-        pass
+    metrics.ARTICLES.labels(STAGE.name).inc()
+    if ingested_at:
+        try:
+            metrics.LATENCY.observe(max(0.0, time.time() - iso_to_epoch(ingested_at)))
+        except ValueError:
+            pass
+
+
+def _enriched_message(payload: bytes) -> tuple[bytes, bytes, str | None]:
+    enriched = PIPELINE.enrich(decode_json(payload))
+    return enriched["id"].encode(), orjson.dumps(enriched), enriched.get("ingested_at")

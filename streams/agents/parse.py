@@ -9,9 +9,10 @@ import orjson
 
 from .. import metrics
 from ..app import app, near_duplicate_index, parsed_topic, raw_topic, settings
-from ..pipeline import RejectedArticle, event_time
+from ..pipeline import event_time
+from ..topology import stage
 from . import progress
-from .common import PIPELINE, log, send_dead_letter, send_or_dead_letter
+from .common import PIPELINE, REFUSED, attempt, send_or_dead_letter
 
 
 def _arrival_time(event) -> str:
@@ -27,13 +28,16 @@ DEDUPE_MEMORY_SECONDS = 3 * 86400
 FORGET_EVERY = 1000
 
 
-@app.agent(raw_topic, name="parse")
+STAGE = stage("parse")
+
+
+@app.agent(raw_topic, name=STAGE.name)
 async def parse_agent(stream):
     seen = 0
     async for event in stream.events():
         seen += 1
         if seen % FORGET_EVERY == 0:
-            with metrics.stage_cpu("parse"):
+            with metrics.stage_cpu(STAGE.name):
                 near_duplicate_index.forget_before(time.time() - DEDUPE_MEMORY_SECONDS)
                 near_duplicate_index.forget_oldest(settings.dedupe_capacity)
         latest = await _parse(event)
@@ -43,21 +47,20 @@ async def parse_agent(stream):
 
 async def _parse(event) -> float | None:
     """Parse one raw record and send its articles; returns their latest event time (None: no article)."""
-    try:
-        with metrics.stage_cpu("parse"):
-            articles = PIPELINE.parse(event.value, _arrival_time(event), dedupe_index=near_duplicate_index)
-            outputs = [(article["id"].encode(), orjson.dumps(article)) for article in articles]
-            latest = max((event_time(article) for article in articles), default=None)
-    except RejectedArticle as exc:
-        await send_dead_letter(event, "parse", exc.reason, exc)
+    parsed = await attempt(event, STAGE.name, _parsed_messages, event.value, _arrival_time(event))
+    if parsed is REFUSED:
         return None
-    except Exception as exc:  # a bug must not stop the stream: keep the input
-        log.exception("parse failed")
-        await send_dead_letter(event, "parse", f"unexpected error: {exc}", exc)
-        return None
+    messages, latest = parsed
     headers = progress.headers_of(progress.PARSE)
-    for key, value in outputs:
-        if await send_or_dead_letter(parsed_topic, key=key, value=value, event=event, stage="parse",
+    for key, value in messages:
+        if await send_or_dead_letter(parsed_topic, key=key, value=value, event=event, stage=STAGE.name,
                                      headers=headers):
-            metrics.ARTICLES.labels("parse").inc()
+            metrics.ARTICLES.labels(STAGE.name).inc()
     return latest
+
+
+def _parsed_messages(payload: bytes, arrival: str) -> tuple[list[tuple[bytes, bytes]], float | None]:
+    """The (key, value) messages of a raw record's articles, and their latest event time."""
+    articles = PIPELINE.parse(payload, arrival, dedupe_index=near_duplicate_index)
+    messages = [(article["id"].encode(), orjson.dumps(article)) for article in articles]
+    return messages, max((event_time(article) for article in articles), default=None)

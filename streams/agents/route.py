@@ -17,7 +17,7 @@ from ..pipeline import mentions_of
 from ..topology import stage
 from ..trending.mention_batch import mention_batches
 from . import progress
-from .common import decode_json, log, send_dead_letter
+from .common import REFUSED, attempt, decode_json
 
 STAGE = stage("route")
 """Its batch (articles that share their mention messages) is declared in the topology."""
@@ -46,24 +46,17 @@ async def route_agent(stream):
 
 async def _route(event) -> list[dict]:
     """Send one article to its category topics; returns its mention records."""
-    try:
-        with metrics.stage_cpu("route"):
-            article = decode_json(event.value)
-    except Exception as exc:
-        await send_dead_letter(event, "route", f"{type(exc).__name__}: {exc}", exc)
+    article = await attempt(event, STAGE.name, decode_json, event.value)
+    if article is REFUSED:
         return []
-    try:
-        categories = [category["id"] for category in article.get("categories", ())]
-    except Exception as exc:
-        await send_dead_letter(event, "route", f"{type(exc).__name__}: {exc}", exc)
-    else:
+    categories = await attempt(event, STAGE.name, _category_ids, article)
+    if categories is not REFUSED:
         for category in categories:
             await category_topic(category).send(key=event.key, value=event.value)
             metrics.ROUTED.labels(category).inc()
-    try:
-        with metrics.stage_cpu("route"):
-            return mentions_of(article)
-    except Exception as exc:
-        log.exception("mentions failed")
-        await send_dead_letter(event, "mentions", f"{type(exc).__name__}: {exc}", exc)
-        return []
+    mentions = await attempt(event, "mentions", mentions_of, article, timed_as=STAGE.name)
+    return [] if mentions is REFUSED else mentions
+
+
+def _category_ids(article: dict) -> list[str]:
+    return [category["id"] for category in article.get("categories", ())]

@@ -141,6 +141,40 @@ class ChannelMerge:
         return cls(expected, decode(orjson.dumps(data.get("channels") or {})))
 
 
+class PartitionWatermark:
+    """The clock one `entities.mentions` partition closes its windows on.
+
+    It keeps the progress of every upstream channel heard on the partition
+    (a ChannelMerge) and the watermark last advanced to: the merged progress
+    less the grace period, never going back. Both are stored with the counts
+    (see `windows.progress_entry`), so a recovered partition goes on from the
+    watermark its recovered counts stand for.
+    """
+
+    __slots__ = ("merge", "grace", "previous")
+
+    def __init__(self, merge: ChannelMerge, grace: float, previous: float | None):
+        self.merge = merge
+        self.grace = grace
+        self.previous = previous
+
+    @classmethod
+    def from_entry(cls, entry: Mapping | None, expected: int, grace: float) -> "PartitionWatermark":
+        entry = entry or {}
+        return cls(ChannelMerge.from_dict(entry.get("progress"), expected), grace, entry.get("watermark"))
+
+    def observe(self, reports: Mapping[str, Progress]) -> None:
+        self.merge.observe(reports)
+
+    def advanced(self) -> float | None:
+        """The watermark the partition may move to now (the previous one if nothing allows more)."""
+        combined = self.merge.combined().watermark
+        if combined is None:
+            return self.previous
+        candidate = combined - self.grace
+        return candidate if self.previous is None or candidate > self.previous else self.previous
+
+
 class SourceClock:
     """Progress of one source partition: the largest event time parsed, and whether it is idle.
 
