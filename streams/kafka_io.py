@@ -92,15 +92,21 @@ def expected_soon(topic: str) -> bool:
                      topics.DEADLETTER, topics.KB, topics.ROUTING_RULES)
 
 
-async def assigned_consumer(bootstrap: str, topic: str, *, from_beginning: bool, wait_for_topic: float = 10.0) -> AIOKafkaConsumer:
-    """A consumer on every partition of `topic`, without joining a group."""
+async def started_consumer(bootstrap: str, **options) -> AIOKafkaConsumer:
+    """A started consumer that joins no group and commits nothing; BrokerUnavailable, with why, if it cannot start."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15000,
-                                **client_options())
+                                **client_options(), **options)
     try:
         await asyncio.wait_for(consumer.start(), CONNECT_TIMEOUT)
     except (KafkaError, asyncio.TimeoutError, OSError) as exc:
         await consumer.stop()
         raise unavailable(bootstrap, exc) from None
+    return consumer
+
+
+async def assigned_consumer(bootstrap: str, topic: str, *, from_beginning: bool, wait_for_topic: float = 10.0) -> AIOKafkaConsumer:
+    """A consumer on every partition of `topic`, without joining a group."""
+    consumer = await started_consumer(bootstrap)
     try:
         await assign_whole_topic(consumer, topic, timeout=wait_for_topic, from_beginning=from_beginning)
     except BrokerUnavailable:
@@ -111,13 +117,7 @@ async def assigned_consumer(bootstrap: str, topic: str, *, from_beginning: bool,
 
 async def read_at(bootstrap: str, topic: str, partition: int, offset: int, *, timeout: float = 10.0) -> bytes | None:
     """The value of one record, if the broker still has it (None: gone with retention, or not there)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15000,
-                                max_partition_fetch_bytes=MAX_MESSAGE_BYTES, **client_options())
-    try:
-        await asyncio.wait_for(consumer.start(), CONNECT_TIMEOUT)
-    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
-        await consumer.stop()
-        raise unavailable(bootstrap, exc) from None
+    consumer = await started_consumer(bootstrap, max_partition_fetch_bytes=MAX_MESSAGE_BYTES)
     try:
         where = TopicPartition(topic, partition)
         consumer.assign([where])
