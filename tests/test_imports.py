@@ -224,3 +224,25 @@ def test_the_graph_sees_relative_lazy_and_package_imports(tmp_path, monkeypatch)
     assert graph["streams.sub.c"] == {"streams.a"}
     assert strongly_connected(graph) == [["streams.a", "streams.sub", "streams.sub.b"]]
     assert a_cycle(graph, ["streams.a", "streams.sub", "streams.sub.b"]) == ["streams.a", "streams.sub.b", "streams.a"]
+
+
+def test_a_worker_imports_no_tooling_and_the_pure_cores_no_faust():
+    """Bench, training, evaluation and the CLI stay out of a worker; the cores know nothing of Faust."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys\n"
+        "import streams.topology, streams.pipeline, streams.trending.windows, streams.trending.progress\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('faust', 'mode')], 'a pure core imported Faust'\n"
+        "import streams.worker\n"
+        "tooling = ('streams.bench', 'streams.bench_noop', 'streams.cli', 'streams.entities.train',\n"
+        "           'streams.entities.train_neural', 'streams.entities.evaluate', 'streams.routing.evaluate',\n"
+        "           'streams.trending.build_not_trending')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(tooling)))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
