@@ -29,11 +29,10 @@ IPTC_IDS = {
 
 
 def _seed_pages() -> list[Path]:
-    for folder in (ROOT / "tests" / "fixtures" / "seeds", ROOT.parent / "shared" / "seeds"):
-        pages = sorted(folder.glob("*.txt"))
-        if pages:
-            return pages
-    raise AssertionError("no seed pages found in tests/fixtures/seeds or ../shared/seeds")
+    """The two real seed pages, committed in tests/fixtures/seeds (copies of the shared ones)."""
+    pages = sorted((ROOT / "tests" / "fixtures" / "seeds").glob("*.txt"))
+    assert pages, "no seed pages in tests/fixtures/seeds"
+    return pages
 
 
 @pytest.fixture(scope="module")
