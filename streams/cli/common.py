@@ -63,7 +63,7 @@ def data_dir() -> str:
 
 def require_broker() -> str:
     """KAFKA_BROKER, else the embedded broker of the `newsstreams run` running in this data folder."""
-    from ..running import find_running, run_file
+    from ..run_announcement import find_running, run_file
 
     broker = os.environ.get("KAFKA_BROKER")
     if broker:
@@ -80,7 +80,7 @@ def require_broker() -> str:
 
 def web_base(explicit: str | None) -> str:
     """The worker's HTTP address: --url, else the running `newsstreams run`'s, else NEWSSTREAMS_WEB_PORT's."""
-    from ..running import find_running
+    from ..run_announcement import find_running
 
     if explicit:
         return explicit

@@ -80,7 +80,7 @@ def _create_topics() -> None:
 
 def cmd_run(args) -> int:
     from ..broker import EmbeddedBroker
-    from ..running import announced, find_running
+    from ..run_announcement import announced, find_running
     from ..settings import Settings
 
     demo_paths = sample_pages() if args.demo else None
