@@ -11,7 +11,7 @@ import time
 import orjson
 import pytest
 
-from streams.bench import _ensure_topic, _first_timestamp, cpu_seconds, seed_like_articles
+from streams.tools.bench import _ensure_topic, _first_timestamp, cpu_seconds, seed_like_articles
 from streams.clock import iso_to_epoch
 from streams.kafka_io import start_producer
 from streams.pipeline import Pipeline, mentions_of

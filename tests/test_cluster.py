@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from streams import topics
-from streams.bench import seed_like_articles
+from streams.tools.bench import seed_like_articles
 from streams.pipeline import Pipeline, mentions_of
 from streams.trending.windows import WindowSpec, brute_force_counts
 

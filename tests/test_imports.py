@@ -30,7 +30,16 @@ PACKAGE = ROOT / "streams"
 ALLOWED_CYCLES: dict[frozenset[str], str] = {}
 
 # Lower layers that the command line uses and that must not import it back.
-NOT_IMPORTING_CLI = ("streams.kafka_io", "streams.ingest", "streams.bench")
+NOT_IMPORTING_CLI = ("streams.kafka_io", "streams.ingest", "streams.tools")
+
+# Commands for developers and operators (bench, training, evaluation): they
+# import the cores and the runtime, never the other way round.
+TOOLS = "streams.tools"
+
+# Kafka-free cores: importing them loads neither Faust nor the tools.
+PURE_CORES = ("streams.topology", "streams.pipeline", "streams.text", "streams.entities.extract",
+              "streams.routing.rules", "streams.trending.windows", "streams.trending.progress",
+              "streams.trending.not_trending", "streams.ingest.sources")
 
 
 def module_name(path: Path) -> str:
@@ -205,6 +214,18 @@ def test_lower_layers_do_not_import_the_command_line():
     assert not offenders, f"lower layers import the command line: {offenders}"
 
 
+def test_only_the_command_line_and_the_tools_import_the_tools():
+    """Nothing below the CLI, not even lazily inside a function, reaches into streams.tools."""
+    graph = package_graph()
+    offenders = {
+        name: sorted(target for target in targets if target == TOOLS or target.startswith(TOOLS + "."))
+        for name, targets in graph.items()
+        if not (name == TOOLS or name.startswith(TOOLS + ".") or name == "streams.cli" or name.startswith("streams.cli."))
+    }
+    offenders = {name: targets for name, targets in offenders.items() if targets}
+    assert not offenders, f"modules outside the CLI import the tools: {offenders}"
+
+
 def test_the_graph_sees_relative_lazy_and_package_imports(tmp_path, monkeypatch):
     """The parser itself: relative levels, imports inside functions, `from pkg import module`."""
     package = tmp_path / "streams"
@@ -234,12 +255,11 @@ def test_a_worker_imports_no_tooling_and_the_pure_cores_no_faust():
 
     script = (
         "import sys\n"
-        "import streams.topology, streams.pipeline, streams.trending.windows, streams.trending.progress\n"
+        f"import {', '.join(PURE_CORES)}\n"
         "assert not [m for m in sys.modules if m.split('.')[0] in ('faust', 'mode')], 'a pure core imported Faust'\n"
+        "tooling = ('streams.tools', 'streams.cli')\n"
+        "assert not [m for m in sys.modules if m.startswith(tooling)], 'a pure core imported tooling'\n"
         "import streams.worker\n"
-        "tooling = ('streams.bench', 'streams.bench_noop', 'streams.cli', 'streams.entities.train',\n"
-        "           'streams.entities.train_neural', 'streams.entities.evaluate', 'streams.routing.evaluate',\n"
-        "           'streams.trending.build_not_trending')\n"
         "print(sorted(m for m in sys.modules if m.startswith(tooling)))\n"
     )
     root = Path(__file__).resolve().parent.parent

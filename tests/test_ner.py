@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from streams.entities.conll import read_conll
-from streams.entities.evaluate import bio_spans, eval_ner, score
-from streams.entities.ner import DEFAULT_MODEL, NerTagger, propagate
+from streams.entities.ner import DEFAULT_MODEL, NerTagger, bio_spans, propagate
 from streams.entities.tokens import sentences, tokenize
-from streams.entities.train import train_ner
+from streams.tools.eval_ner import eval_ner, score
+from streams.tools.train_ner import train_ner
 
 REPO = Path(__file__).resolve().parents[1]
 ANERCORP = REPO.parent / "shared" / "data" / "anercorp" / "train.conll"

@@ -11,17 +11,16 @@ import numpy as np
 import pytest
 
 from streams.entities.combined import CombinedTagger
-from streams.entities.evaluate import bio_spans
 from streams.entities.features import gazetteer
 from streams.entities.kb import KnowledgeBase
-from streams.entities.ner import NerTagger
+from streams.entities.ner import NerTagger, bio_spans
 from streams.entities.neural import NeuralTagger, allowed_transitions
 from streams.entities.tokens import fold_token, tokenize
 
 try:
     import torch
 
-    from streams.entities import train_neural as train_neural_module
+    from streams.tools import train_neural as train_neural_module
 except ImportError:  # torch comes with the `train` extra only
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed (the train extra)")

@@ -14,7 +14,7 @@ from streams.cli import main
 from streams.entities.extract import EntityExtractor, unknown_id
 from streams.entities.ner import DEFAULT_MODEL
 from streams.pipeline import mentions_of
-from streams.trending import build_not_trending as builder
+from streams.tools import build_not_trending as builder
 from streams.trending.not_trending import TrendFilter, packaged, trend_key
 
 REPO = Path(__file__).resolve().parents[1]

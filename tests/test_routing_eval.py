@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from streams.cli import main
-from streams.routing.evaluate import LabelledDataError, evaluate_routing, read_labelled
+from streams.tools.eval_routing import LabelledDataError, evaluate_routing, read_labelled
 from streams.routing.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]

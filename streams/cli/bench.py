@@ -1,4 +1,4 @@
-"""`bench`: the end-to-end benchmark on an embedded broker (see streams.bench)."""
+"""`bench`: the end-to-end benchmark on an embedded broker (see streams.tools.bench)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def add_commands(subparsers) -> None:
 
 
 def cmd_bench(args) -> int:
-    from ..bench import run_bench
+    from ..tools.bench import run_bench
 
     result = run_bench(articles=args.articles, rate=args.rate, latency_seconds=args.latency_seconds, workers=args.workers)
     print(orjson.dumps(result).decode())

@@ -82,7 +82,7 @@ def cmd_process(args) -> int:
 
 
 def cmd_eval_ner(args) -> int:
-    from ..entities.evaluate import eval_ner
+    from ..tools.eval_ner import eval_ner
 
     path = Path(args.conll_file)
     if not path.is_file():
@@ -97,7 +97,7 @@ def cmd_eval_ner(args) -> int:
 
 
 def cmd_train_ner(args) -> int:
-    from ..entities.train import train_ner
+    from ..tools.train_ner import train_ner
 
     path = Path(args.train_file)
     if not path.is_file():
@@ -112,7 +112,7 @@ def cmd_build_trend_filter(args) -> int:
     """Recompute which names may not trend (streams/trending/not_trending.json) from corpus statistics."""
     import time
 
-    from ..trending.build_not_trending import (
+    from ..tools.build_not_trending import (
         DEFAULT_OUT, CorpusError, build_filter, document_summary, report_lines,
     )
 
@@ -148,7 +148,7 @@ def _load_rules_for_cli(path: str | None):
 
 def format_routing_report(evaluation, *, show_errors: bool = False) -> str:
     """Per-category table, macro scores and the gold x predicted confusion table."""
-    from ..routing.evaluate import NONE
+    from ..tools.eval_routing import NONE
 
     lines = []
     width = max([len("category")] + [len(s.id) for s in evaluation.per_category])
@@ -184,7 +184,7 @@ def format_routing_report(evaluation, *, show_errors: bool = False) -> str:
 
 
 def cmd_eval_routing(args) -> int:
-    from ..routing.evaluate import LabelledDataError, evaluate_routing, read_labelled
+    from ..tools.eval_routing import LabelledDataError, evaluate_routing, read_labelled
 
     rules = _load_rules_for_cli(args.rules)
     try:

@@ -26,11 +26,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from streams.entities.clitics import strip_candidates
-from streams.entities.evaluate import bio_spans
 from streams.entities.features import gazetteer_tags, is_word
 from streams.entities.kb import KnowledgeBase
 from streams.entities.link import KbMatch, find_matches, short_keys, short_match
-from streams.entities.ner import NerTagger, propagate
+from streams.entities.ner import NerTagger, bio_spans, propagate
 from streams.entities.skeleton import name_skeleton
 from streams.entities.tokens import fold_token, sentences, tokenize
 from streams.text.normalize import fold_phrase, match_text

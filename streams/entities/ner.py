@@ -1,6 +1,6 @@
 """Run the packaged CRF named-entity tagger.
 
-The model (``model/ner.crfsuite``, trained by ``streams.entities.train`` on
+The model (``model/ner.crfsuite``, trained by ``streams.tools.train_ner`` on
 ANERcorp) reads the features of ``streams.entities.features`` and writes BIO
 tags over PER, ORG, LOC and MISC. ``propagate`` then tags the untagged
 repeats of names found in nearby sentences (``NerTagger.tag_document``; the
@@ -60,7 +60,7 @@ class NerTagger:
     def __init__(self, model_path: str | Path, kb: KnowledgeBase | None = None) -> None:
         path = Path(model_path)
         if not path.is_file():
-            raise FileNotFoundError(f"NER model not found: {path} (train it with python -m streams.entities.train)")
+            raise FileNotFoundError(f"NER model not found: {path} (train it with newsstreams train-ner)")
         self.path = path
         self.kb = kb if kb is not None else KnowledgeBase.default()
         self._tagger = pycrfsuite.Tagger()

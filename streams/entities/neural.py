@@ -6,7 +6,7 @@ sentence, and a character CNN gives unseen names a shape learned from their
 letters. Each token's input is the summed embeddings of its word-level CRF
 attributes (word, stem, clitics, affixes, knowledge-base types) and of its
 shape and gazetteer tags at -1/0/+1, plus the character CNN. Torch trains the
-model (``streams.entities.train_neural``, the ``train`` extra); running it
+model (``streams.tools.train_neural``, the ``train`` extra); running it
 needs only numpy, so workers and CI stay light.
 
 Not the shipped tagger: alone it scores below the CRF on the development

@@ -8,7 +8,7 @@ them out of the mention records only; the article's `entities` stay as the
 extractor found them, and so does `eval-ner`.
 
 Two sets decide, both computed from corpus statistics by
-``newsstreams build-trend-filter`` (``streams.trending.build_not_trending``,
+``newsstreams build-trend-filter`` (``streams.tools.build_not_trending``,
 which documents the rule) and shipped in ``not_trending.json`` beside this
 module:
 

@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 
 import orjson
 
-from .rules import RuleSet
+from streams.routing.rules import RuleSet
 
 NONE = "none"
 

@@ -86,7 +86,8 @@ from pathlib import Path
 
 from streams.trending.not_trending import DATA_FILE, SCHEMA, TrendFilter, trend_key
 
-DEFAULT_OUT = Path(__file__).with_name(DATA_FILE)
+# the data file ships beside the filter that reads it, in streams/trending/
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "trending" / DATA_FILE
 
 CLOSED_CLASS = (
     # pronouns
@@ -152,7 +153,7 @@ class Reference:
 
     @classmethod
     def from_sentences(cls, sentences: Iterable[tuple[Sequence[str], Sequence[str]]]) -> "Reference":
-        from streams.entities.evaluate import bio_spans
+        from streams.entities.ner import bio_spans
 
         ref = cls()
         for tokens, tags in sentences:

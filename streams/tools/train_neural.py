@@ -1,6 +1,6 @@
 """Train the neural tagger of ``streams.entities.neural`` with torch (the ``train`` extra).
 
-``python -m streams.entities.train_neural --model OUT.npz`` trains on the
+``python -m streams.tools.train_neural --model OUT.npz`` trains on the
 first 90 % of the ANERcorp sentences, keeps the epoch with the best
 development micro F1 (with name propagation, scored by the numpy tagger that
 workers would run, so the exported weights are what is measured) and by
@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from streams.entities.conll import read_conll
-from streams.entities.evaluate import score
+from streams.tools.eval_ner import score
 from streams.entities.features import gazetteer
 from streams.entities.kb import KnowledgeBase
 from streams.entities.ner import propagate
 from streams.entities.neural import NeuralTagger, context_attributes, word_attributes, word_chars
 from streams.entities.tokens import fold_token
-from streams.entities.train import DEFAULT_TRAIN
+from streams.tools.train_ner import DEFAULT_TRAIN
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 SETTINGS = {

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streams.entities.conll import read_conll
-from streams.entities.ner import NerTagger, bio_spans  # bio_spans is also imported from here
+from streams.entities.ner import NerTagger, bio_spans
 
 
 def _prf(correct: int, predicted: int, gold: int) -> dict:

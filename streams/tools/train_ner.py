@@ -1,4 +1,4 @@
-"""Train the CRF NER model on ANERcorp: ``python -m streams.entities.train``.
+"""Train the CRF NER model on ANERcorp: ``python -m streams.tools.train_ner``.
 
 The development split is the last ``dev_fraction`` of sentences (the corpus is
 in document order, so this keeps whole stories out of training). Training is
@@ -21,7 +21,7 @@ from pathlib import Path
 import pycrfsuite
 
 from streams.entities.conll import read_conll
-from streams.entities.evaluate import score
+from streams.tools.eval_ner import score
 from streams.entities.features import sentence_features
 from streams.entities.kb import KnowledgeBase
 from streams.entities.ner import DEFAULT_MODEL, NerTagger, propagate

@@ -36,11 +36,11 @@ import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer
 
-from . import topics
-from .broker import EmbeddedBroker, die_with_parent, free_port, stop_process
-from .kafka_io import assign_whole_topic, is_progress_heartbeat, start_producer
-from .samples import sample_pages
-from .settings import FETCH_MAX_WAIT_MS
+from .. import topics
+from ..broker import EmbeddedBroker, die_with_parent, free_port, stop_process
+from ..kafka_io import assign_whole_topic, is_progress_heartbeat, start_producer
+from ..samples import sample_pages
+from ..settings import FETCH_MAX_WAIT_MS
 
 RUN_TIMEOUT = 600.0
 PARTITIONS = 4
@@ -56,7 +56,7 @@ def seed_like_articles(
     lets them through and their mentions reach the window tables as distinct news
     would; the event times span enough stream time for windows to close.
     """
-    from .ingest.sources import iter_raw_articles
+    from ..ingest.sources import iter_raw_articles
 
     templates = [orjson.loads(item.value) for page in sample_pages() for item in iter_raw_articles(str(page))]
     pool = sorted({
@@ -234,7 +234,7 @@ async def _aiokafka_passthrough(bootstrap: str, n: int) -> float:
 
 
 async def _faust_noop(bootstrap: str, n: int, workdir: Path, sampler: RssSampler) -> float:
-    process = _spawn(["-m", "streams.bench_noop"], {
+    process = _spawn(["-m", "streams.tools.bench_noop"], {
         "KAFKA_BROKER": f"kafka://{bootstrap}", "NEWSSTREAMS_EMBEDDED_BROKER": "1",
         "NEWSSTREAMS_APP_ID": f"bench-noop-{uuid.uuid4().hex[:6]}",
         "NEWSSTREAMS_DATA_DIR": str(workdir / "noop-data"),
@@ -281,7 +281,7 @@ class Completion:
         self.mention_records = 0
 
     def on_message(self, message, arrived: float) -> None:
-        from .pipeline import mentions_of
+        from ..pipeline import mentions_of
 
         article = orjson.loads(message.value)
         if article["id"] in self.seen:
@@ -445,8 +445,8 @@ async def _latency(bootstrap: str, rate: int, seconds: int) -> dict:
 
 def ner_speed(sample: int = 400) -> float:
     """Tokens per second of NER plus linking on one core, on seed-like bodies."""
-    from .entities.extract import EntityExtractor
-    from .entities.tokens import tokenize
+    from ..entities.extract import EntityExtractor
+    from ..entities.tokens import tokenize
 
     extractor = EntityExtractor.default()
     bodies = [orjson.loads(p)["body"] for p in seed_like_articles(sample, prefix="ner", seed=3)]
@@ -467,9 +467,9 @@ def cost_by_size(samples: int = 40) -> list[dict]:
     One core, no broker: how the per-article cost grows with length and with the
     number of entities that come with it.
     """
-    from .pipeline import Pipeline, mentions_of
-    from .settings import DEFAULT_WINDOWS, parse_windows
-    from .trending.windows import count_mention
+    from ..pipeline import Pipeline, mentions_of
+    from ..settings import DEFAULT_WINDOWS, parse_windows
+    from ..trending.windows import count_mention
 
     pipeline = Pipeline()
     specs = parse_windows(DEFAULT_WINDOWS)
