@@ -7,7 +7,8 @@ broken edit never takes routing down (the previous rules stay in force).
 
 Matching works on the folded form of the text (``streams.text.normalize``), is
 token-aware (``حرب`` never fires inside ``محارب``), and strips Arabic clitic
-prefixes from article tokens (و ف, then ب ل ك, then ال or لل) so that
+prefixes from article tokens (و ف, then ب ل ك, then ال or لل; with
+``streams.text.arabic``, the module entity linking uses too) so that
 ``والاقتصاد`` meets the term ``اقتصاد`` and ``للانتخابات`` meets ``انتخابات``;
 a final alif of the indefinite accusative (``حفلاً``) is dropped too.
 A term ending in ``*`` matches any token that starts with it (``اقتصاد*`` covers
@@ -50,6 +51,7 @@ from typing import Any, Callable, Iterable, Mapping
 import yaml
 
 from streams import topics
+from streams.text.arabic import MIN_TERM_STEM, readings
 from streams.text.normalize import fold
 
 log = logging.getLogger(__name__)
@@ -65,9 +67,8 @@ _ENTITY_TYPES = frozenset({"PER", "ORG", "LOC", "MISC"})
 
 _TOKEN_RE = re.compile(r"[^\W_]+")
 _TERM_TOKEN_RE = re.compile(r"[^\W_]+\*?|\S")
-_MIN_STEM = 2          # a clitic is only stripped if this much word remains
+_MIN_STEM = MIN_TERM_STEM  # a clitic is only stripped if this much word remains
 _MIN_PREFIX_TERM = 3   # `ab*` would match half the dictionary
-_MIN_TANWEEN_STEM = 3  # `ما`, `لنا`... keep short words whole
 _MAX_WEIGHT = 100.0
 
 _TOP_KEYS = {"version", "settings", "categories"}
@@ -156,32 +157,15 @@ def topic_for(category_id: str) -> str:
 
 @lru_cache(maxsize=65536)
 def _token_forms(token: str) -> tuple[str, ...]:
-    """The token and its readings without clitic prefixes, longest first."""
-    forms = [token]
+    """The token and its readings without clitic prefixes (``streams.text.arabic.readings``).
+
+    English tokens also read without a plural ``s``.
+    """
     if token.isascii():
         if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
-            forms.append(token[:-1])
-        return tuple(forms)
-    stems = [token]
-    if token[0] in "وف" and len(token) - 1 >= _MIN_STEM:
-        stems.append(token[1:])
-    for stem in list(stems):
-        if stem.startswith("لل") and len(stem) - 2 >= _MIN_STEM:
-            stems.append(stem[2:])
-        if stem[0] in "بلك" and len(stem) - 1 >= _MIN_STEM:
-            stems.append(stem[1:])
-    for stem in list(stems):
-        if stem.startswith("ال") and len(stem) - 2 >= _MIN_STEM:
-            stems.append(stem[2:])
-    # Indefinite accusative (tanween fath, `فوزاً` folded to `فوزا`): the
-    # bare noun as well, so `حفلا` meets `حفل` and `هدفا` meets `هدف`.
-    for stem in list(stems):
-        if stem.endswith("ا") and len(stem) - 1 >= _MIN_TANWEEN_STEM:
-            stems.append(stem[:-1])
-    for stem in stems:
-        if stem not in forms:
-            forms.append(stem)
-    return tuple(forms)
+            return (token, token[:-1])
+        return (token,)
+    return readings(token, _MIN_STEM)
 
 
 def _tokens(folded: str) -> list[str]:
