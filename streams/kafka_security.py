@@ -2,7 +2,7 @@
 
 A broker reachable by others must not be plaintext: whoever reaches it can
 rewrite `routing.rules` and `entities.kb`, or read every article. The worker
-(through Faust's credentials) and every command that talks to Kafka (through
+(through Faust's credentials, made in `streams.runtime`) and every command that talks to Kafka (through
 aiokafka's options) take the same variables, so one environment secures all:
 
 | variable | meaning |
@@ -16,11 +16,11 @@ aiokafka's options) take the same variables, so one environment secures all:
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .settings import KAFKA_SECURITY_VARIABLES, SettingsError
+from .settings import KAFKA_SECURITY_VARIABLES, SettingsError, security_variables
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -42,7 +42,8 @@ class KafkaSecurity:
     keyfile: str | None = None
 
     @classmethod
-    def from_env(cls, env=os.environ) -> "KafkaSecurity":
+    def from_env(cls, env: Mapping[str, str]) -> "KafkaSecurity":
+        """From the variables (`Settings.kafka_security`, or `security_variables()`)."""
         protocol = (env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").strip().upper()
         if protocol not in PROTOCOLS:
             raise SecurityError(f"KAFKA_SECURITY_PROTOCOL must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
@@ -86,18 +87,7 @@ class KafkaSecurity:
                            sasl_plain_password=self.password)
         return options
 
-    def faust_credentials(self):
-        """Faust's `broker_credentials` for the worker (None: plaintext)."""
-        import faust
-
-        if self.protocol == "PLAINTEXT":
-            return None
-        if self.protocol == "SSL":
-            return faust.SSLCredentials(self.ssl_context())
-        return faust.SASLCredentials(username=self.username, password=self.password, mechanism=self.mechanism,
-                                     ssl_context=self.ssl_context())
-
 
 def client_options() -> dict:
     """aiokafka options from the environment of this process."""
-    return KafkaSecurity.from_env().client_options()
+    return KafkaSecurity.from_env(dict(security_variables())).client_options()

@@ -48,6 +48,11 @@ class Pipeline:
 
         return RulesWatcher(self._rules_path)
 
+    @property
+    def rules_are_fixed(self) -> bool:
+        """Rules were handed in (tests, bench): neither the file nor the `routing.rules` topic changes them."""
+        return self._rules is not None
+
     def rules(self):
         return self._rules if self._rules is not None else self.rules_watcher.current()
 

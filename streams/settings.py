@@ -1,6 +1,9 @@
 """Run-time settings, read from the environment so that containers and the CLI agree.
 
-Every name here is documented in the README and used by docker-compose.yml.
+This module is the one place the process environment is read: `Settings.from_env()`
+makes the typed object the runtime is built from (`streams.runtime.build_app`),
+and `environment_value` serves the commands that need a single variable. Every
+name is documented in the README and used by docker-compose.yml.
 """
 
 from __future__ import annotations
@@ -156,6 +159,16 @@ class Settings:
     """An `articles.raw` partition caught up (no lag) for this long stops holding windows open."""
     embedded_broker: bool = False
     """The broker is Tansu (the embedded one): switch on its corrections (`streams.fixes`)."""
+    kafka_security: tuple[tuple[str, str], ...] = ()
+    """The KAFKA_SECURITY_*/SASL_*/SSL_* variables that were set (read by `streams.kafka_security`)."""
+
+    @property
+    def broker_url(self) -> str:
+        return self.broker or "kafka://127.0.0.1:9092"
+
+    @property
+    def canonical_web_url(self) -> str:
+        return self.web_url or f"http://{self.web_host}:{self.web_port}"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -178,6 +191,7 @@ class Settings:
             dedupe_capacity=_positive_int_env("NEWSSTREAMS_DEDUPE_CAPACITY", DEFAULT_DEDUPE_CAPACITY),
             idle_after=_duration_env("NEWSSTREAMS_IDLE_AFTER", "30s"),
             embedded_broker=_flag_env("NEWSSTREAMS_EMBEDDED_BROKER"),
+            kafka_security=security_variables(),
         )
 
 
@@ -236,3 +250,19 @@ KAFKA_SECURITY_VARIABLES = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "
                             "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CAFILE", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE")
 """Read by `streams.kafka_security`, for the worker and every command that talks to Kafka."""
 ENVIRONMENT_VARIABLES += KAFKA_SECURITY_VARIABLES
+
+
+def environment_value(name: str) -> str | None:
+    """One documented variable as the environment has it (None when unset or empty).
+
+    For commands that need a single value (where the data folder is, which
+    broker to reach) without validating every other setting.
+    """
+    if name not in ENVIRONMENT_VARIABLES:
+        raise KeyError(f"{name} is not one of the documented variables")
+    return os.environ.get(name) or None
+
+
+def security_variables() -> tuple[tuple[str, str], ...]:
+    """The Kafka security variables that are set, for `KafkaSecurity.from_env`."""
+    return tuple((name, os.environ[name]) for name in KAFKA_SECURITY_VARIABLES if os.environ.get(name))

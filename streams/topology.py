@@ -6,8 +6,9 @@ derived from here, and `newsstreams topology` prints it. The functions named
 are the pure, Kafka-free cores the stages call; everything around them (Faust
 agents, tables, heartbeats) lives in the runtime.
 
-Adding a stage: write its pure function, declare it here, and give it an agent
-(`streams/agents/`) that moves messages from `reads` to `writes` through it.
+Adding a stage: write its pure function, declare it here, and give it a mover
+(`streams/runtime/movers.py`) that moves messages from `reads` to `writes`
+through it; `build_app` makes the stage's agent from the two.
 """
 
 from __future__ import annotations

@@ -177,3 +177,18 @@ def test_an_embedded_article_is_emitted_with_the_first_page_only():
     second = pipeline.process(orjson.dumps(other_host))
     assert [a["embedded_in"] for a in first] == [None, first[0]["id"]]
     assert len(second) == 1 and second[0]["embedded"] == first[0]["embedded"]
+
+
+def test_a_long_running_index_forgets_old_and_excess_sketches_at_each_clean_up():
+    from streams.text.dedupe import Forgetting
+
+    index = SketchIndex()
+    day = 86400.0
+    for n in range(6):  # two stale originals, four recent ones
+        body = " ".join(f"كلمة{n}_{i}" for i in range(40))
+        check_and_remember(index, f"a{n}", body, now=(0.0 if n < 2 else 10 * day + n))
+    forgetting = Forgetting(index, capacity=3, memory_seconds=3 * day, every=5)
+    assert [forgetting.tick(10 * day + 10) for _ in range(4)] == [0, 0, 0, 0]  # not due yet
+    assert "a0" in index and len(index.sketches) == 6
+    assert forgetting.tick(10 * day + 10) == 3  # the two stale ones, then the oldest beyond 3
+    assert sorted(key for key in ("a0", "a1", "a2", "a3", "a4", "a5") if key in index) == ["a3", "a4", "a5"]

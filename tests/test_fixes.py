@@ -29,8 +29,10 @@ def test_a_library_that_lost_a_patched_attribute_stops_the_worker_with_its_name(
 def _fixes_applied_in_a_worker(embedded: str) -> list[str]:
     script = (
         "import orjson\n"
-        "import streams.app\n"
+        "from streams.runtime import build_app\n"
+        "from streams.settings import Settings\n"
         "from streams.fixes import FIXES\n"
+        "build_app(Settings.from_env())\n"
         "print(orjson.dumps([f.name for f in FIXES if f.applied()]).decode())\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BROKER"}

@@ -23,7 +23,7 @@ PACKAGE = ROOT / "streams"
 
 # Sets of modules known to import each other (strongly connected components of
 # the graph), each with the reason it is tolerated for now, e.g.
-#     frozenset({"streams.app", "streams.agents.parse"}): "app.py and agents/ are being split (issue ...)",
+#     frozenset({"streams.a", "streams.b"}): "a and b are being split (see ...)",
 # The test fails for any other cycle, when a listed set grows (a new module
 # joins the loop), and when a listed set is gone, so the entry leaves with it.
 # Empty: no streams module imports itself back today.
@@ -259,10 +259,49 @@ def test_a_worker_imports_no_tooling_and_the_pure_cores_no_faust():
         "assert not [m for m in sys.modules if m.split('.')[0] in ('faust', 'mode')], 'a pure core imported Faust'\n"
         "tooling = ('streams.tools', 'streams.cli')\n"
         "assert not [m for m in sys.modules if m.startswith(tooling)], 'a pure core imported tooling'\n"
-        "import streams.worker\n"
+        "from streams.runtime import build_app\n"
+        "from streams.settings import Settings\n"
+        "build_app(Settings())\n"
         "print(sorted(m for m in sys.modules if m.startswith(tooling)))\n"
     )
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_only_the_runtime_and_its_corrections_import_faust():
+    """The runtime wing is the one place Faust is used; the CLI reaches it only to start a worker."""
+    allowed = ("streams.runtime", "streams.fixes", "streams.tools.bench_noop")
+    users = []
+    for name, path in source_modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in _imports(tree):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if any(n == "faust" or n.startswith("faust.") for n in names) and not name.startswith(allowed):
+                users.append(name)
+    assert not users, f"modules outside the runtime import Faust: {sorted(set(users))}"
+
+
+def test_importing_the_runtime_has_no_effect():
+    """No app, no corrections, no settings read until `build_app(settings)` is called."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, gc\n"
+        "os.environ['NEWSSTREAMS_PARTITIONS'] = 'not a number'\n"  # reading settings now would fail
+        "import faust\n"
+        "import streams.runtime, streams.runtime.movers, streams.runtime.web.views\n"
+        "from streams.fixes import FIXES\n"
+        "assert not [f.name for f in FIXES if f.applied()], 'a correction was applied on import'\n"
+        "assert not [o for o in gc.get_objects() if isinstance(o, faust.App)], 'an app was made on import'\n"
+        "from streams.runtime import build_app\n"
+        "from streams.settings import Settings\n"
+        "runtime = build_app(Settings(embedded_broker=True))\n"
+        "assert all(f.applied() for f in FIXES)\n"
+        "print(sorted(agent.name for agent in runtime.app.agents.values()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['aggregate', 'enrich', 'parse', 'route']"

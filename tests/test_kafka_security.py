@@ -8,6 +8,7 @@ import faust
 import pytest
 
 from streams.kafka_security import KafkaSecurity, SecurityError
+from streams.runtime.app import faust_credentials
 from streams.settings import SettingsError
 
 from .test_cli import cli
@@ -15,7 +16,7 @@ from .test_cli import cli
 
 def test_plaintext_by_default_adds_nothing():
     security = KafkaSecurity.from_env({})
-    assert security.client_options() == {} and security.faust_credentials() is None
+    assert security.client_options() == {} and faust_credentials(security) is None
 
 
 def test_sasl_over_tls_reaches_aiokafka_and_faust_alike():
@@ -26,7 +27,7 @@ def test_sasl_over_tls_reaches_aiokafka_and_faust_alike():
     assert options["security_protocol"] == "SASL_SSL" and options["sasl_mechanism"] == "SCRAM-SHA-512"
     assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("newsroom", "s3cret")
     assert isinstance(options["ssl_context"], ssl.SSLContext)
-    credentials = security.faust_credentials()
+    credentials = faust_credentials(security)
     assert isinstance(credentials, faust.SASLCredentials) and credentials.username == "newsroom"
     assert str(credentials.protocol.value) == "SASL_SSL"
 

@@ -509,7 +509,7 @@ def test_the_newest_change_wins_between_file_and_topic(tmp_path):
 def test_worker_task_reads_record_source_and_timestamp(tmp_path):
     from types import SimpleNamespace
 
-    from streams.agents.rules_sync import apply_rules_message
+    from streams.runtime.follow import apply_rules_message
 
     path = write_rules(tmp_path / "rules.yaml", SMALL_RULES)
     watcher = RulesWatcher(path, check_interval=0)

@@ -44,10 +44,11 @@ def test_the_worker_runs_one_agent_per_declared_stage_on_its_topic():
     """Read from a worker's app in a fresh process: its agents and created topics match the declaration."""
     script = (
         "import orjson\n"
-        "from streams.worker import app\n"
-        "from streams.app import declared_topics\n"
-        "agents = {a.name.rsplit('.', 1)[-1]: sorted(a.channel.topics) for a in app.agents.values()}\n"
-        "print(orjson.dumps({'agents': agents, 'topics': sorted(declared_topics(['politics']))}).decode())\n"
+        "from streams.runtime import build_app\n"
+        "from streams.settings import Settings\n"
+        "runtime = build_app(Settings())\n"
+        "agents = {a.name.rsplit('.', 1)[-1]: sorted(a.channel.topics) for a in runtime.app.agents.values()}\n"
+        "print(orjson.dumps({'agents': agents, 'topics': sorted(runtime.declared_topics(['politics']))}).decode())\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BROKER"}
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)

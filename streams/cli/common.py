@@ -9,11 +9,10 @@ code 2, without a traceback.
 from __future__ import annotations
 
 import argparse
-import os
 
 from ..clock import parse_time
 from ..samples import sample_pages  # noqa: F401  (re-exported for the commands)
-from ..settings import parse_duration
+from ..settings import DEFAULT_WEB_PORT, Settings, environment_value, parse_duration
 
 LOG_LEVELS = ["crit", "error", "warn", "info", "debug"]
 
@@ -58,14 +57,14 @@ def tcp_port(text: str) -> int:
 # ---------------------------------------------------------------- where things are
 
 def data_dir() -> str:
-    return os.environ.get("NEWSSTREAMS_DATA_DIR", ".newsstreams-data")
+    return environment_value("NEWSSTREAMS_DATA_DIR") or Settings.data_dir
 
 
 def require_broker() -> str:
     """KAFKA_BROKER, else the embedded broker of the `newsstreams run` running in this data folder."""
     from ..run_announcement import find_running, run_file
 
-    broker = os.environ.get("KAFKA_BROKER")
+    broker = environment_value("KAFKA_BROKER")
     if broker:
         return broker
     running = find_running(data_dir())
@@ -85,9 +84,10 @@ def web_base(explicit: str | None) -> str:
     if explicit:
         return explicit
     running = find_running(data_dir())
-    if running is not None and not os.environ.get("NEWSSTREAMS_WEB_PORT"):
+    port = environment_value("NEWSSTREAMS_WEB_PORT")
+    if running is not None and not port:
         return running.web_url
-    return f"http://127.0.0.1:{os.environ.get('NEWSSTREAMS_WEB_PORT', '6066')}"
+    return f"http://127.0.0.1:{port or DEFAULT_WEB_PORT}"
 
 
 def bootstrap_servers(broker_url: str) -> str:

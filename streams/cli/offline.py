@@ -4,12 +4,12 @@ the routing rules."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import orjson
 
+from ..settings import environment_value
 from .common import UsageError, positive_int
 
 
@@ -60,7 +60,7 @@ def cmd_process(args) -> int:
     from ..ingest.sources import IngestError, iter_raw_articles
     from ..pipeline import Pipeline, RejectedArticle
 
-    pipeline = Pipeline(rules_path=os.environ.get("NEWSSTREAMS_ROUTING_RULES") or None)
+    pipeline = Pipeline(rules_path=environment_value("NEWSSTREAMS_ROUTING_RULES"))
     out = sys.stdout
     rejected = 0
     for target in args.paths:
@@ -139,7 +139,7 @@ def cmd_build_trend_filter(args) -> int:
 def _load_rules_for_cli(path: str | None):
     from ..routing.rules import RulesError, load_rules
 
-    path = path or os.environ.get("NEWSSTREAMS_ROUTING_RULES") or None
+    path = path or environment_value("NEWSSTREAMS_ROUTING_RULES")
     try:
         return load_rules(path)
     except RulesError as exc:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from ..settings import pin_library_log_levels
-from .common import LOG_LEVELS, UsageError, bootstrap_servers, data_dir, require_broker, sample_pages, tcp_port
+from ..settings import Settings, environment_value, pin_library_log_levels
+from .common import LOG_LEVELS, UsageError, bootstrap_servers, require_broker, sample_pages, tcp_port
 
 
 def add_commands(subparsers) -> None:
@@ -40,40 +40,36 @@ def _check_web_port(host: str, port: int) -> None:
             raise UsageError(f"cannot serve HTTP on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def _start_worker(args, *, demo_paths: list[Path] | None = None) -> int:
+def _start_worker(args, settings: Settings, *, demo_paths: list[Path] | None = None) -> int:
+    from ..runtime import build_app
+
     if getattr(args, "web_port", None):
-        os.environ["NEWSSTREAMS_WEB_PORT"] = str(args.web_port)
-    from ..settings import Settings
-
-    web = Settings.from_env()
-    _check_web_port(web.web_host, web.web_port)
-    from ..agents.common import PIPELINE
-    from ..worker import app
-
-    PIPELINE.warm()
-    _create_topics()
+        settings = replace(settings, web_port=args.web_port)
+    _check_web_port(settings.web_host, settings.web_port)
+    runtime = build_app(settings)
+    runtime.pipeline.warm()
+    _create_topics(runtime)
     if demo_paths:
-        from ..demo import register_demo
+        from ..runtime.demo import attach_demo
 
-        register_demo(app, demo_paths)
+        attach_demo(runtime, demo_paths)
     loglevel = getattr(args, "loglevel", "warn")
     pin_library_log_levels(loglevel)
     sys.argv = ["newsstreams", "worker", "--loglevel", loglevel]
-    app.main()
+    runtime.app.main()
     return 0
 
 
-def _create_topics() -> None:
-    from ..app import declared_topics, settings
+def _create_topics(runtime) -> None:
     from ..kafka_io import BrokerUnavailable, ensure_topics
     from ..routing.rules import RulesError, load_rules
 
     try:
-        categories = load_rules(settings.routing_rules).category_ids
+        categories = load_rules(runtime.settings.routing_rules).category_ids
     except RulesError as exc:
         raise UsageError(f"routing rules: {exc}") from None
     try:
-        asyncio.run(ensure_topics(bootstrap_servers(require_broker()), declared_topics(categories)))
+        asyncio.run(ensure_topics(bootstrap_servers(runtime.settings.broker_url), runtime.declared_topics(categories)))
     except BrokerUnavailable as exc:
         raise UsageError(str(exc)) from None
 
@@ -81,33 +77,33 @@ def _create_topics() -> None:
 def cmd_run(args) -> int:
     from ..broker import EmbeddedBroker
     from ..run_announcement import announced, find_running
-    from ..settings import Settings
 
+    settings = Settings.from_env()
     demo_paths = sample_pages() if args.demo else None
-    if os.environ.get("KAFKA_BROKER"):
-        return _start_worker(args, demo_paths=demo_paths)
-    other = find_running(data_dir())
+    if settings.broker:
+        return _start_worker(args, settings, demo_paths=demo_paths)
+    other = find_running(settings.data_dir)
     if other is not None:
         raise UsageError(
             f"a `newsstreams run` is already running in this data folder (pid {other.pid}, broker "
             f"{other.broker_url}, web {other.web_url}): use it, or set NEWSSTREAMS_DATA_DIR to run another"
         )
     if args.web_port:
-        os.environ["NEWSSTREAMS_WEB_PORT"] = str(args.web_port)
-    web = Settings.from_env()
-    _check_web_port(web.web_host, web.web_port)
+        settings = replace(settings, web_port=args.web_port)
+    _check_web_port(settings.web_host, settings.web_port)
     with EmbeddedBroker() as broker:
-        os.environ["KAFKA_BROKER"] = broker.url
-        os.environ["NEWSSTREAMS_EMBEDDED_BROKER"] = "1"  # switches on the corrections for it (streams.fixes)
+        # the embedded broker is Tansu: its corrections are switched on (streams.fixes)
+        settings = replace(settings, broker=broker.url, embedded_broker=True)
         print(f"embedded broker on {broker.bootstrap}", file=sys.stderr)
-        web_url = web.web_url or f"http://{web.web_host}:{web.web_port}"
-        with announced(data_dir(), broker_url=broker.url, web_url=web_url):
-            return _start_worker(args, demo_paths=demo_paths)
+        with announced(settings.data_dir, broker_url=broker.url, web_url=settings.canonical_web_url):
+            return _start_worker(args, settings, demo_paths=demo_paths)
 
 
 def cmd_worker(args) -> int:
-    if not os.environ.get("KAFKA_BROKER"):
+    settings = Settings.from_env()
+    if not settings.broker:
         # a worker joining a running `newsstreams run` uses its embedded broker
-        os.environ["KAFKA_BROKER"] = require_broker()
-        os.environ.setdefault("NEWSSTREAMS_EMBEDDED_BROKER", "1")
-    return _start_worker(args)
+        declared = environment_value("NEWSSTREAMS_EMBEDDED_BROKER") is not None
+        settings = replace(settings, broker=require_broker(),
+                           embedded_broker=settings.embedded_broker if declared else True)
+    return _start_worker(args, settings)

@@ -174,6 +174,29 @@ class SketchIndex:
         return len(keys)
 
 
+MEMORY_SECONDS = 3 * 86400
+"""Sketches older than this (in ingestion time) are forgotten: syndicated copies arrive within days."""
+FORGET_EVERY = 1000
+"""Articles between two clean-ups: scanning every sketch costs too much to do per article."""
+
+
+class Forgetting:
+    """When a long-running index forgets: every `every` articles, what is older than `memory_seconds`
+    and, beyond `capacity` sketches, the oldest, so memory stays bounded at any input rate."""
+
+    def __init__(self, index: SketchIndex, capacity: int, *, memory_seconds: float = MEMORY_SECONDS,
+                 every: int = FORGET_EVERY):
+        self.index, self.capacity, self.memory_seconds, self.every = index, capacity, memory_seconds, every
+        self._seen = 0
+
+    def tick(self, now: float) -> int:
+        """One more article read; returns how many sketches were forgotten (0 between clean-ups)."""
+        self._seen += 1
+        if self._seen % self.every:
+            return 0
+        return self.index.forget_before(now - self.memory_seconds) + self.index.forget_oldest(self.capacity)
+
+
 @dataclass(frozen=True, slots=True)
 class DuplicateCheck:
     duplicate_of: str | None

@@ -6,12 +6,15 @@ import asyncio
 import logging
 from pathlib import Path
 
+from .. import topics
+from ..ingest.sources import iter_raw_articles
+
 log = logging.getLogger(__name__)
 
 
-def register_demo(app, paths: list[Path]) -> None:
-    from .app import raw_topic
-    from .ingest.sources import iter_raw_articles
+def attach_demo(runtime, paths: list[Path]) -> None:
+    """A task on the runtime's app that sends the pages at `paths` to `articles.raw` once."""
+    app, raw_topic = runtime.app, runtime.topic(topics.RAW)
 
     @app.task
     async def publish_samples() -> None:

@@ -1,1 +1,0 @@
-"""Thin Faust agents: each reads one topic, calls a pure core, writes the next topic."""

@@ -1,0 +1,91 @@
+"""HTTP API and dashboard served by every worker (Faust web), attached to a runtime's app by `attach`."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from faust.web import Request, Response, View
+
+from ... import metrics
+from ...clock import parse_time
+from ...trending.query import find_spec, merge_timelines, merge_trending, timeline, top_trending
+from .cluster import Cluster
+
+ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
+MAX_TOP = 200
+
+
+def _dashboard_html() -> str:
+    return resources.files(__package__).joinpath("dashboard.html").read_text(encoding="utf-8")
+
+
+def _bad_request(view: View, message: str) -> Response:
+    return view.json({"error": message}, status=400)
+
+
+def attach(runtime) -> None:
+    """The dashboard, `/trending`, `/entities/{id}` and `/metrics` on the runtime's app."""
+    app, windows, cluster = runtime.app, runtime.settings.windows, Cluster(runtime)
+
+    @app.page("/")
+    class Dashboard(View):
+        async def get(self, request: Request) -> Response:
+            return self.html(_dashboard_html())
+
+    @app.page("/trending")
+    class Trending(View):
+        async def get(self, request: Request) -> Response:
+            query = request.query
+            try:
+                spec = find_spec(windows, query.get("window"))
+            except ValueError as exc:
+                return _bad_request(self, str(exc))
+            entity_type = (query.get("type") or "").upper() or None
+            if entity_type and entity_type not in ENTITY_TYPES:
+                return _bad_request(self, f"unknown type {entity_type!r}; use one of {', '.join(ENTITY_TYPES)}")
+            try:
+                top = int(query.get("top") or 10)
+            except ValueError:
+                return _bad_request(self, "top must be a whole number")
+            try:
+                at = parse_time(query["at"]) if query.get("at") else None
+            except ValueError as exc:
+                return _bad_request(self, f"at: {exc}")
+            if not 1 <= top <= MAX_TOP:
+                return _bad_request(self, f"top must be between 1 and {MAX_TOP}")
+            watermark = cluster.local_watermark()
+            result = top_trending(cluster.local_counts(), spec, entity_type=entity_type, top=top, at=at,
+                                  watermark=watermark)
+            partial: list[str] = []
+            if not query.get("local"):
+                params = {"window": spec.name, "type": entity_type, "top": top}
+                answers, partial = await cluster.ask_peers("/trending", {**params, "at": at})
+                parts = [result, *answers]
+                latest = max((part["start"] for part in parts if part["start"] is not None), default=None)
+                stale = [part for part in parts if part["start"] not in (None, latest)]
+                if stale and at is None:
+                    # Some worker's newest window is older than the cluster's: ask again for the newest.
+                    result = top_trending(cluster.local_counts(), spec, entity_type=entity_type, top=top, at=latest,
+                                          watermark=watermark)
+                    answers, partial = await cluster.ask_peers("/trending", {**params, "at": latest})
+                    parts = [result, *answers]
+                result = merge_trending(parts, top)
+                result["partial"] = partial
+            result["windows"] = [s.name for s in windows]
+            return self.json(result)
+
+    @app.page("/entities/{entity_id}")
+    class Entity(View):
+        async def get(self, request: Request, entity_id: str) -> Response:
+            found = timeline(cluster.local_counts(), entity_id, windows)
+            if not request.query.get("local"):
+                answers, _ = await cluster.ask_peers(f"/entities/{entity_id}", {})
+                found = merge_timelines([found, *answers])
+            if found is None:
+                return self.json({"error": f"no counts for entity {entity_id!r}"}, status=404)
+            return self.json(found)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
