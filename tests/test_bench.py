@@ -35,6 +35,7 @@ def test_bench_article_size_follows_the_sentence_count():
     assert sum(long) > 8 * sum(short)
 
 
+@pytest.mark.broker
 async def test_the_pipeline_clock_starts_at_the_earliest_first_record_of_any_partition(broker):
     """A worker may fill one partition long before another; the run starts at the earliest."""
     topic = "bench.clock"

@@ -17,7 +17,8 @@ from streams.fixes.tansu_end_offsets import fetched_high_watermarks
 
 from .conftest import consume, produce
 
-pytestmark = pytest.mark.timeout(60)
+# Every test here starts the embedded broker (or stands on the `broker` fixture).
+pytestmark = [pytest.mark.timeout(60), pytest.mark.broker]
 
 
 def _gone(pid: int, timeout: float = 10.0) -> bool:
@@ -69,7 +70,6 @@ def test_no_orphan_when_owner_dies(sig):
     finally:
         if owner.poll() is None:
             owner.kill()
-
 
 
 async def test_table_recovery_end_is_the_last_record_whatever_the_listed_end(broker):

@@ -309,7 +309,8 @@ def test_windows_close_without_scanning_what_is_kept():
             return super().values()
 
     store = CountingReads()
-    run_stream([mention(f"per:{i % 50}", f"a{i}", i * 30) for i in range(20000)], store=store)
+    # a week of event time, a mention every 5 minutes: every window of every size closes, 2,000+ closes in all
+    run_stream([mention(f"per:{i % 50}", f"a{i}", i * 300) for i in range(2000)], store=store)
     assert CountingReads.reads == 1
 
 
