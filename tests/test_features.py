@@ -60,10 +60,12 @@ def tagger() -> NerTagger:
 
 def test_model_features_equal_filtered_features_on_anercorp(tagger):
     model = ModelFeatures(tagger._attrs)
+    cases = []
+    for tokens in anercorp_sentences(3000):
+        folded = [fold_token(t) for t in tokens]
+        cases.append((tokens, folded, filtered(sentence_features(tokens, folded, tagger.kb), tagger._attrs)))
     for _ in range(2):  # the second pass reads every word from the caches
-        for tokens in anercorp_sentences(3000):
-            folded = [fold_token(t) for t in tokens]
-            expected = filtered(sentence_features(tokens, folded, tagger.kb), tagger._attrs)
+        for tokens, folded, expected in cases:
             assert model.sentence(tokens, folded, tagger.kb) == expected, tokens
 
 
