@@ -107,14 +107,14 @@ def test_worker_log_level_holds_for_kafka_and_faust_loggers_under_a_debug_root()
             logging.getLogger(name).setLevel(level)
 
 
-def test_eval_ner_last_line_is_json(tmp_path):
+def test_eval_ner_last_line_is_json(tmp_path, capsys):
     conll = tmp_path / "tiny.conll"
     conll.write_text("فلاديمير B-PERS\nبوتين I-PERS\nفي O\nموسكو B-LOC\n. O\n\n", encoding="utf-8")
-    result = cli("eval-ner", str(conll))
-    assert result.returncode == 0, result.stderr
-    summary = orjson.loads(result.stdout.strip().splitlines()[-1])
+    assert main(["eval-ner", str(conll)]) == 0
+    out = capsys.readouterr().out
+    summary = orjson.loads(out.strip().splitlines()[-1])
     assert 0.0 <= summary["micro_f1"] <= 1.0
-    assert "PER" in result.stdout
+    assert "PER" in out
 
 
 @pytest.mark.broker
