@@ -146,8 +146,24 @@ def test_a_worker_loads_its_models_before_the_first_article():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    source = (ROOT / "streams" / "cli" / "running.py").read_text()
-    assert source.index("PIPELINE.warm()") < source.index("app.main()")
+
+
+def test_the_worker_command_warms_the_models_before_it_starts_the_app(monkeypatch):
+    from types import SimpleNamespace
+
+    import streams.runtime
+    from streams.cli import running
+    from streams.settings import Settings
+
+    calls = []
+    runtime = SimpleNamespace(pipeline=SimpleNamespace(warm=lambda: calls.append("warm")),
+                              app=SimpleNamespace(main=lambda: calls.append("main")))
+    monkeypatch.setattr(streams.runtime, "build_app", lambda settings: calls.append("build") or runtime)
+    monkeypatch.setattr(running, "_check_web_port", lambda host, port: None)
+    monkeypatch.setattr(running, "_create_topics", lambda built: calls.append("topics"))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    assert running._start_worker(SimpleNamespace(web_port=None, loglevel="warn"), Settings()) == 0
+    assert calls == ["build", "warm", "topics", "main"]
 
 
 def _rss_of_children_mb() -> float:
