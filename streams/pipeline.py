@@ -14,7 +14,7 @@ from .text.decode import RejectedArticle
 from .text.dedupe import SketchIndex, check_and_remember
 from .text.parse import parse_payload
 
-ENRICHED_SCHEMA = "enriched_article/1"
+ENRICHED_SCHEMA = "enriched_article/2"
 MAX_ENTITIES = 500
 """An article naming more distinct entities than this keeps the most mentioned ones:
 a list of names is not news, and one message must stay a reasonable size."""
@@ -78,7 +78,9 @@ class Pipeline:
 
     def enrich(self, parsed: dict) -> dict:
         entities = self.extractor.extract(parsed["body"])[:MAX_ENTITIES]
-        categories = self.rules().categorize(parsed.get("title") or "", parsed["body"], entities)
+        # rules + section model; never empty (`other` when nothing fits): streams/routing/combine.py
+        categories = self.rules().route(parsed.get("title") or "", parsed["body"], entities,
+                                        language=parsed.get("language"))
         enriched = dict(parsed)
         enriched["schema"] = ENRICHED_SCHEMA
         enriched["entities"] = entities
@@ -98,7 +100,7 @@ class Pipeline:
         from .text.language import detect_language
 
         self.extractor.extract("زار الرئيس موسكو")
-        self.rules()
+        self.rules().route("", "زار الرئيس موسكو لبحث التعاون الاقتصادي")  # loads the section model once
         detect_language("مقال قصير لتحميل نموذج اللغة")
         html.warm()
 

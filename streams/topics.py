@@ -11,6 +11,8 @@ TRENDING = "trending.entities"
 DEADLETTER = "articles.deadletter"
 KB = "entities.kb"
 ROUTING_RULES = "routing.rules"  # compacted: whole rules documents, key `rules`
+OTHER_CATEGORY = "other"
+"""The category of an article nothing else fits: every article reaches at least one category topic."""
 
 
 def category_topic(category_id: str) -> str:

@@ -91,11 +91,12 @@ def stage(name: str) -> Stage:
 
 
 def topic_names(category_ids: Iterable[str] = ()) -> list[str]:
-    """Every topic the stages read or write, the category pattern expanded, and the dead letters."""
+    """Every topic the stages read or write, the category pattern expanded (with `other`), and the dead letters."""
     names: list[str] = []
     for declared in STAGES:
         for name in (declared.reads, *declared.writes):
-            expanded = [topics.category_topic(c) for c in category_ids] if name == CATEGORY_TOPICS else [name]
+            expanded = ([topics.category_topic(c) for c in (*category_ids, topics.OTHER_CATEGORY)]
+                        if name == CATEGORY_TOPICS else [name])
             names += [n for n in expanded if n not in names]
     if topics.DEADLETTER not in names:
         names.append(topics.DEADLETTER)

@@ -48,12 +48,27 @@ def add_commands(subparsers) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_build_trend_filter)
 
-    p = subparsers.add_parser("eval-routing", help="precision/recall/F1 of the routing rules on labelled JSONL articles")
-    p.add_argument("jsonl_file", help="one JSON object per line: body, optional title, gold category")
+    p = subparsers.add_parser("eval-routing", help="precision/recall/F1 of routing (rules + section model) on labelled JSONL articles")
+    p.add_argument("jsonl_file", help="one JSON object per line: body, optional title, gold category (or section)")
     p.add_argument("--rules", help="rules file (default: $NEWSSTREAMS_ROUTING_RULES or the packaged categories.yaml)")
+    p.add_argument("--sections", help="YAML file mapping newspaper sections to categories (e.g. streams/routing/"
+                                      "sections.yaml): also score the top category by section; macro_f1 is then "
+                                      "the sections' one")
+    p.add_argument("--rules-only", action="store_true", help="route by the rules alone, without the section model")
     p.add_argument("--entities", action="store_true", help="also run entity extraction, so entity conditions count")
     p.add_argument("--show-errors", action="store_true", help="list the misrouted articles")
     p.set_defaults(func=cmd_eval_routing)
+
+    p = subparsers.add_parser("train-routing", help="train the section model of the router on the ANT corpus",
+                              description="Scores the model across outlets (train on four, test on the fifth), "
+                                          "then trains the shipped model on all five. Needs the 'train' extra "
+                                          "(scikit-learn); the model it writes needs numpy alone.")
+    p.add_argument("--corpus", default=None,
+                   help="ANT corpus, xz-compressed JSON Lines (default: ../shared/data/ant/ant_v2.1.jsonl.xz)")
+    p.add_argument("--output", help="model file to write (default: the packaged streams/routing/model/sections.npz)")
+    p.add_argument("--report", help="also write the cross-source scores as JSON to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_train_routing)
 
 
 def cmd_process(args) -> int:
@@ -146,13 +161,13 @@ def _load_rules_for_cli(path: str | None):
         raise UsageError(f"routing rules: {exc}") from None
 
 
-def format_routing_report(evaluation, *, show_errors: bool = False) -> str:
+def format_routing_report(evaluation, *, show_errors: bool = False, first_column: str = "category") -> str:
     """Per-category table, macro scores and the gold x predicted confusion table."""
     from ..tools.eval_routing import NONE
 
     lines = []
-    width = max([len("category")] + [len(s.id) for s in evaluation.per_category])
-    lines.append(f"{'category':<{width}}  {'prec':>6}  {'recall':>6}  {'f1':>6}  {'gold':>5}  {'pred':>5}")
+    width = max([len(first_column)] + [len(s.id) for s in evaluation.per_category])
+    lines.append(f"{first_column:<{width}}  {'prec':>6}  {'recall':>6}  {'f1':>6}  {'gold':>5}  {'pred':>5}")
     for s in evaluation.per_category:
         lines.append(f"{s.id:<{width}}  {s.precision:>6.3f}  {s.recall:>6.3f}  {s.f1:>6.3f}  {s.support:>5}  {s.predicted:>5}")
     lines.append("")
@@ -183,12 +198,36 @@ def format_routing_report(evaluation, *, show_errors: bool = False) -> str:
     return "\n".join(lines)
 
 
+def cmd_train_routing(args) -> int:
+    try:
+        from ..tools.train_routing import default_corpus, train
+        import sklearn  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(f"training needs the 'train' extra (pip install -e '.[train]'): {exc}") from None
+    corpus = Path(args.corpus) if args.corpus else default_corpus()
+    if not corpus.is_file():
+        raise UsageError(f"no such file: {corpus}")
+    kwargs = {"out": Path(args.output)} if args.output else {}
+    result = train(corpus, report=args.report, progress=(lambda s: None) if args.quiet
+                   else (lambda s: print(s, file=sys.stderr, flush=True)), **kwargs)
+    print(orjson.dumps(result).decode())
+    return 0
+
+
 def cmd_eval_routing(args) -> int:
-    from ..tools.eval_routing import LabelledDataError, evaluate_routing, read_labelled
+    from ..tools.eval_routing import (
+        LabelledDataError, SectionsError, evaluate_routing, load_sections, read_labelled,
+    )
 
     rules = _load_rules_for_cli(args.rules)
+    sections = None
+    if args.sections:
+        try:
+            sections = load_sections(args.sections, rules.category_ids)
+        except SectionsError as exc:
+            raise UsageError(f"sections: {exc}") from None
     try:
-        articles = read_labelled(args.jsonl_file, rules.category_ids)
+        articles = read_labelled(args.jsonl_file, list(rules.category_ids) + list(sections or ()))
     except LabelledDataError as exc:
         raise UsageError(str(exc)) from None
     entities_of = None
@@ -197,7 +236,15 @@ def cmd_eval_routing(args) -> int:
 
         extractor = EntityExtractor.default()
         entities_of = lambda article: extractor.extract(article.body)  # noqa: E731
-    evaluation = evaluate_routing(rules, articles, entities_of)
+    try:
+        evaluation = evaluate_routing(rules, articles, entities_of, use_model=not args.rules_only, sections=sections)
+    except LabelledDataError as exc:
+        raise UsageError(str(exc)) from None
     print(format_routing_report(evaluation, show_errors=args.show_errors))
-    print(orjson.dumps({**evaluation.summary(), "rules": rules.source}).decode())
+    if evaluation.sections is not None:
+        print("")
+        print("by section (top category mapped to its section; none = a category in no section)")
+        print(format_routing_report(evaluation.sections, show_errors=False, first_column="section"))
+    model = "none" if args.rules_only or rules.model is None else (rules.model.file or "packaged")
+    print(orjson.dumps({**evaluation.summary(), "rules": rules.source, "model": model}).decode())
     return 0

@@ -71,12 +71,15 @@ _MIN_STEM = MIN_TERM_STEM  # a clitic is only stripped if this much word remains
 _MIN_PREFIX_TERM = 3   # `ab*` would match half the dictionary
 _MAX_WEIGHT = 100.0
 
-_TOP_KEYS = {"version", "settings", "categories"}
+_TOP_KEYS = {"version", "settings", "model", "categories"}
 _SETTING_KEYS = {
     "title_weight", "body_weight", "max_repeats", "max_categories",
     "min_relative_score", "default_threshold",
 }
-_CATEGORY_KEYS = {"id", "label", "iptc", "description", "threshold", "terms", "entities", "combinations"}
+_CATEGORY_KEYS = {"id", "label", "iptc", "description", "threshold", "terms", "entities", "combinations",
+                  "force", "forbid"}
+_OVERRIDE_KEYS = {"name", "all_of", "any_of", "none_of", "near"}
+_MODEL_KEYS = {"file", "min_probability", "fallback_probability", "secondary_probability", "sections"}
 _COMBINATION_KEYS = {"name", "weight", "all_of", "any_of", "none_of", "near"}
 _NEAR_KEYS = {"terms", "within"}
 _MAX_NEAR = 50
@@ -97,6 +100,24 @@ class RoutingSettings:
     max_categories: int = 3
     min_relative_score: float = 0.25
     default_threshold: float = 4.0
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """How the section model takes part (the rules file's ``model:`` block).
+
+    ``sections`` maps each class of the model to the categories of that
+    section, the first being the one an article gets when no rule of the
+    section fires.
+    """
+    sections: tuple[tuple[str, tuple[str, ...]], ...]
+    file: str | None = None
+    min_probability: float = 0.5
+    fallback_probability: float = 0.3
+    secondary_probability: float = 0.2
+
+    def section_of(self) -> dict[str, str]:
+        return {cid: section for section, cids in self.sections for cid in cids}
 
 
 @dataclass(frozen=True)
@@ -178,7 +199,8 @@ class RuleSet:
     def __init__(self, categories: Iterable[Category], terms: Iterable[_Term],
                  entity_conditions: Iterable[_EntityCondition], settings: RoutingSettings,
                  source: str = "<rules>", combinations: Iterable[_Combination] = (),
-                 combo_patterns: Iterable[tuple[tuple[str, bool], ...]] = ()) -> None:
+                 combo_patterns: Iterable[tuple[tuple[str, bool], ...]] = (),
+                 overrides: Iterable[_Combination] = (), model: ModelSettings | None = None) -> None:
         self.categories: tuple[Category, ...] = tuple(categories)
         self.settings = settings
         self.source = source
@@ -203,8 +225,13 @@ class RuleSet:
         # lot, so this turns most lookups into one dict hit.
         self._first_cache: dict[str, tuple[_Term, ...]] = {}
         self._combinations = tuple(combinations)
+        # force/forbid conditions: _Combination with name `force:...` / `forbid:...`
+        self._overrides = tuple(overrides)
         self._combo_patterns = tuple(combo_patterns)
-        self._combo_index = _PatternIndex(self._combo_patterns) if self._combinations else None
+        self._combo_index = (_PatternIndex(self._combo_patterns)
+                             if self._combinations or self._overrides else None)
+        self.model = model
+        self._section_of = model.section_of() if model is not None else {}
 
     # ------------------------------------------------------------ public API
 
@@ -221,12 +248,63 @@ class RuleSet:
 
     def categorize(self, title: str, body: str, entities: list[dict] | None = None, *,
                    folded_body: str | None = None) -> list[dict]:
-        """Categories of one article, best first: [{id, score, hits}].
+        """Categories of one article by the rules' terms alone, best first: [{id, score, hits}].
 
         ``folded_body`` is the body's matching form when the caller already has
         it (``match_text(body).text`` from entity extraction), to save folding
-        the longest text twice per article.
+        the longest text twice per article. The worker calls ``route``, which
+        adds the section model, force/forbid and ``other`` to this.
         """
+        scored, _, _ = self._rule_scores(title, body, entities, folded_body)
+        return self._top(scored)
+
+    def route(self, title: str, body: str, entities: list[dict] | None = None, *,
+              language: str | None = None, folded_body: str | None = None, use_model: bool = True,
+              probabilities: Mapping[str, float] | None = None) -> list[dict]:
+        """The categories an article is published under: never empty (``other`` when nothing fits).
+
+        Rules and the section model combine as ``streams.routing.combine``
+        describes; every item says why it is there (``hits``, ``model``, ``via``).
+        ``probabilities`` stand in for the model's (evaluation across outlets, tests).
+        """
+        from streams.routing import combine
+
+        scored, title_tokens, body_tokens = self._rule_scores(title, body, entities, folded_body)
+        rule_items = [{"id": category.id, "score": round(score, 3),
+                       "hits": [name for name, _ in sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))]}
+                      for score, _, category, hits in scored]
+        forced: dict[str, list[str]] = {}
+        forbidden: dict[str, list[str]] = {}
+        if self._overrides:
+            zones = self._zones(title_tokens, body_tokens)
+            for condition in self._overrides:
+                if self._holds(condition, zones):
+                    target = forced if condition.name.startswith("force:") else forbidden
+                    target.setdefault(self.categories[condition.category].id, []).append(condition.name)
+        if not use_model or self.model is None:
+            probabilities = None
+        elif probabilities is None:
+            probabilities = combine.section_probabilities(self.model.file, title, body, language)
+        return combine.combine(rule_items, probabilities, forced=forced, forbidden=forbidden,
+                               model=self.model, settings=self.settings)
+
+    def _top(self, scored: list) -> list[dict]:
+        settings = self.settings
+        if not scored:
+            return []
+        floor = scored[0][0] * settings.min_relative_score
+        result = []
+        for score, _, category, hits in scored[: settings.max_categories]:
+            if score < floor:
+                break
+            ordered = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))
+            result.append({"id": category.id, "score": round(score, 3),
+                           "hits": [name for name, _ in ordered]})
+        return result
+
+    def _rule_scores(self, title: str, body: str, entities: list[dict] | None,
+                     folded_body: str | None) -> tuple[list, list[str], list[str]]:
+        """Every category reaching its threshold, best first, and the tokens of both zones."""
         settings = self.settings
         ncat = len(self.categories)
         title_tokens = _tokens(fold(title or ""))
@@ -251,7 +329,7 @@ class RuleSet:
         if entities and self._entity_conditions:
             self._score_entities(entities, contributions, cap)
 
-        if self._combo_index is not None:
+        if self._combinations:
             self._score_combinations(title_tokens, body_tokens, contributions)
 
         scored = []
@@ -261,18 +339,8 @@ class RuleSet:
             score = sum(hits.values())
             if score >= category.threshold:
                 scored.append((score, position, category, hits))
-        if not scored:
-            return []
         scored.sort(key=lambda item: (-item[0], item[1]))
-        floor = scored[0][0] * settings.min_relative_score
-        result = []
-        for score, _, category, hits in scored[: settings.max_categories]:
-            if score < floor:
-                break
-            ordered = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))
-            result.append({"id": category.id, "score": round(score, 3),
-                           "hits": [name for name, _ in ordered]})
-        return result
+        return scored, title_tokens, body_tokens
 
     # -------------------------------------------------------------- internals
 
@@ -330,10 +398,11 @@ class RuleSet:
                 covered[category] = i + len(term.pattern)
         return counts
 
-    def _score_combinations(self, title_tokens: list[str], body_tokens: list[str],
-                            contributions: list[dict[str, float]]) -> None:
-        zones = [self._combo_index.find(title_tokens), self._combo_index.find(body_tokens)]
+    def _zones(self, title_tokens: list[str], body_tokens: list[str]) -> list[dict]:
+        return [self._combo_index.find(title_tokens), self._combo_index.find(body_tokens)]
 
+    @staticmethod
+    def _holds(combo: _Combination, zones: list[dict]) -> bool:
         def present(pid: int) -> bool:
             return any(pid in zone for zone in zones)
 
@@ -346,17 +415,21 @@ class RuleSet:
                             return True
             return False
 
+        if not all(present(p) for p in combo.all_of):
+            return False
+        if combo.any_of and not any(present(p) for p in combo.any_of):
+            return False
+        if any(present(p) for p in combo.none_of):
+            return False
+        return all(near(a, b, n) for a, b, n in combo.near)
+
+    def _score_combinations(self, title_tokens: list[str], body_tokens: list[str],
+                            contributions: list[dict[str, float]]) -> None:
+        zones = self._zones(title_tokens, body_tokens)
         for combo in self._combinations:
-            if not all(present(p) for p in combo.all_of):
-                continue
-            if combo.any_of and not any(present(p) for p in combo.any_of):
-                continue
-            if any(present(p) for p in combo.none_of):
-                continue
-            if not all(near(a, b, n) for a, b, n in combo.near):
-                continue
-            hits = contributions[combo.category]
-            hits[combo.name] = hits.get(combo.name, 0.0) + combo.weight
+            if self._holds(combo, zones):
+                hits = contributions[combo.category]
+                hits[combo.name] = hits.get(combo.name, 0.0) + combo.weight
 
     def _score_entities(self, entities: list[dict], contributions: list[dict[str, float]], cap: int) -> None:
         by_id: dict[str, str | None] = {}
@@ -528,6 +601,7 @@ class _Builder:
         terms: list[_Term] = []
         conditions: list[_EntityCondition] = []
         combinations: list[_Combination] = []
+        overrides: list[_Combination] = []
         combo_patterns: dict[tuple, int] = {}
         seen_ids: dict[str, int] = {}
         for position, raw in enumerate(raw_categories):
@@ -558,11 +632,45 @@ class _Builder:
             self.terms(item.get("terms") or [], position, where, terms)
             self.entities(item.get("entities") or [], position, where, conditions)
             self.combinations(item.get("combinations") or [], position, where, combinations, combo_patterns)
+            for kind in ("force", "forbid"):
+                self.combinations(item.get(kind) or [], position, where, overrides, combo_patterns, kind=kind)
             if (not any(t.category == position for t in terms) and not any(c.category == position for c in conditions)
                     and not any(c.category == position for c in combinations)):
                 raise self.fail(where, "has neither terms, entity conditions nor combinations, so it could never match")
+        model = self.model(top["model"], seen_ids) if top.get("model") is not None else None
         return RuleSet(categories, terms, conditions, settings, source=self.source,
-                       combinations=combinations, combo_patterns=list(combo_patterns))
+                       combinations=combinations, combo_patterns=list(combo_patterns),
+                       overrides=overrides, model=model)
+
+    def model(self, raw: Any, known: Mapping[str, int]) -> ModelSettings:
+        item = self.check_keys(raw, _MODEL_KEYS, "model", required=("sections",))
+        sections = item["sections"]
+        if not isinstance(sections, dict) or not sections:
+            raise self.fail("model.sections", "must map each section of the model to a list of category ids")
+        out = []
+        owner: dict[str, str] = {}
+        for section, cids in sections.items():
+            where = f"model.sections.{section}"
+            if not isinstance(section, str) or not section.strip():
+                raise self.fail("model.sections", f"section names must be text, got {section!r}")
+            if not isinstance(cids, list) or not cids:
+                raise self.fail(where, "must be a non-empty list of category ids (the first is the default)")
+            for cid in cids:
+                if cid not in known:
+                    raise self.fail(where, f"unknown category {cid!r} (not among the categories below)")
+                if cid in owner:
+                    raise self.fail(where, f"category {cid!r} is already in section {owner[cid]!r}")
+                owner[cid] = section
+            out.append((section, tuple(cids)))
+        file = item.get("file")
+        if file is not None:
+            file = self.text(file, "model.file")
+            if not os.path.isabs(file) and self.source not in ("<rules>",) and os.path.exists(self.source):
+                file = os.path.join(os.path.dirname(self.source), file)  # relative to the rules file
+        probability = {}
+        for key, default in (("min_probability", 0.5), ("fallback_probability", 0.3), ("secondary_probability", 0.2)):
+            probability[key] = float(self.number(item.get(key, default), f"model.{key}", low=0.0, high=1.0))
+        return ModelSettings(sections=tuple(out), file=file, **probability)
 
     def settings(self, raw: Any) -> RoutingSettings:
         item = self.check_keys(raw, _SETTING_KEYS, "settings")
@@ -613,9 +721,13 @@ class _Builder:
                     out.append(_Term(index=len(out), category=category, weight=weight, text=text, pattern=pattern))
 
     def combinations(self, raw: Any, category: int, where: str, out: list[_Combination],
-                     patterns: dict[tuple, int]) -> None:
+                     patterns: dict[tuple, int], kind: str = "combination") -> None:
+        """Combinations (``kind`` "combination", with a weight) or force/forbid conditions (no weight)."""
+        weighted = kind == "combination"
+        key = "combinations" if weighted else kind
         if not isinstance(raw, list):
-            raise self.fail(f"{where}.combinations", "must be a list of combinations (weight + all_of/any_of/none_of/near)")
+            raise self.fail(f"{where}.{key}", "must be a list of conditions (all_of/any_of/none_of/near"
+                                              + (" + weight)" if weighted else ")"))
 
         def term_list(value: Any, cwhere: str) -> tuple[int, ...]:
             if not isinstance(value, list) or not value:
@@ -629,13 +741,18 @@ class _Builder:
 
         names: set[str] = set()
         for c, combo in enumerate(raw):
-            cwhere = f"{where}.combinations[{c}]"
-            combo = self.check_keys(combo, _COMBINATION_KEYS, cwhere, required=("weight",))
-            weight = float(self.number(combo["weight"], f"{cwhere}.weight", low=0.0, high=_MAX_WEIGHT, low_open=True))
+            cwhere = f"{where}.{key}[{c}]"
+            if weighted:
+                combo = self.check_keys(combo, _COMBINATION_KEYS, cwhere, required=("weight",))
+                weight = float(self.number(combo["weight"], f"{cwhere}.weight", low=0.0, high=_MAX_WEIGHT,
+                                           low_open=True))
+            else:
+                combo = self.check_keys(combo, _OVERRIDE_KEYS, cwhere)
+                weight = 0.0
             if not any(key in combo for key in ("all_of", "any_of", "near")):
                 raise self.fail(cwhere, "needs at least one of 'all_of', 'any_of' or 'near' "
                                         "('none_of' alone would fire on almost every article)")
-            name = self.text(combo["name"], f"{cwhere}.name") if "name" in combo else f"combination[{c}]"
+            name = self.text(combo["name"], f"{cwhere}.name") if "name" in combo else f"{key}[{c}]"
             if name in names:
                 raise self.fail(f"{cwhere}.name", f"duplicate combination name {name!r}")
             names.add(name)
@@ -659,7 +776,8 @@ class _Builder:
             overlap = set(none_of) & (set(all_of) | set(any_of) | {p for a, b, _ in near for p in (a, b)})
             if overlap:
                 raise self.fail(f"{cwhere}.none_of", "repeats a term the combination requires, so it could never fire")
-            out.append(_Combination(category=category, name=f"combo:{name}", weight=weight, all_of=all_of,
+            prefix = "combo" if weighted else kind
+            out.append(_Combination(category=category, name=f"{prefix}:{name}", weight=weight, all_of=all_of,
                                     any_of=any_of, none_of=none_of, near=tuple(near)))
 
     def entities(self, raw: Any, category: int, where: str, out: list[_EntityCondition]) -> None:

@@ -1,10 +1,11 @@
 """How well the routing rules agree with hand-labelled articles.
 
 Input is JSON Lines, one article per line: ``body`` (required), ``title``
-(optional) and the gold ``category`` (an id of the rules in force). Each
-article is routed with ``RuleSet.categorize`` exactly as the worker does
-(without entities unless the caller supplies them), and compared with its gold
-label:
+(optional) and the gold ``category`` (an id of the rules in force, or, when
+scoring by sections, a section name). Each article is routed with
+``RuleSet.route`` exactly as the worker does (rules, section model, force and
+forbid; without entities unless the caller supplies them; ``use_model=False``
+for the rules alone), and compared with its gold label:
 
 * the *prediction* of an article is its top-scored category, or ``none`` when
   no category reaches its threshold; precision, recall and F1 per category and
@@ -14,7 +15,15 @@ label:
 * ``accuracy`` counts an article right when its gold category is among the
   routed ones *and* is the top-scored one;
 * ``routed_recall`` is the looser share of articles whose gold category is
-  among the routed ones at any rank (what a subscriber of that topic sees).
+  among the routed ones at any rank (what a subscriber of that topic sees);
+* an article routed to ``other`` alone (nothing fitted) counts as ``none``.
+
+With a sections file (``load_sections``: section -> categories), the same
+table is computed a second time at the level of a newspaper's sections: the
+top category is replaced by its section (``none`` when it belongs to none),
+and so is a gold category; a gold label may also name a section directly.
+This is how routing is scored against articles labelled by the section of the
+newspaper they appeared in.
 
 Nothing here prints; the command line formats the result.
 """
@@ -22,12 +31,14 @@ Nothing here prints; the command line formats the result.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
 import orjson
+import yaml
 
+from streams.routing.combine import OTHER
 from streams.routing.rules import RuleSet
 
 NONE = "none"
@@ -69,8 +80,17 @@ class RoutingEvaluation:
     labels: list[str]                                   # rows/columns of the confusion table, gold order
     confusion: dict[str, dict[str, int]]                # gold -> predicted (incl. "none") -> count
     errors: list[dict] = field(default_factory=list)    # the articles counted wrong, for inspection
+    sections: "RoutingEvaluation | None" = None         # the same at section level (with a sections file)
 
     def summary(self) -> dict:
+        out = self._summary()
+        if self.sections is not None:
+            out["strict_macro_f1"] = out["macro_f1"]
+            out["sections"] = self.sections._summary()
+            out["macro_f1"] = out["sections"]["macro_f1"]
+        return out
+
+    def _summary(self) -> dict:
         return {
             "articles": self.articles,
             "accuracy": round(self.accuracy, 4),
@@ -84,6 +104,38 @@ class RoutingEvaluation:
                 for s in self.per_category
             },
         }
+
+
+class SectionsError(ValueError):
+    """The sections file cannot be used; the message names the file."""
+
+
+def load_sections(path: str | os.PathLike, known: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """``sections: {name: [category ids]}`` from a YAML file; every category in one section at most."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SectionsError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SectionsError(f"{path}: cannot read: {exc}") from None
+    sections = data.get("sections") if isinstance(data, dict) else None
+    if not isinstance(sections, dict) or not sections:
+        raise SectionsError(f"{path}: expected a mapping 'sections: {{name: [category ids]}}'")
+    known = set(known) if known is not None else None
+    out: dict[str, tuple[str, ...]] = {}
+    owner: dict[str, str] = {}
+    for name, ids in sections.items():
+        if not isinstance(name, str) or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise SectionsError(f"{path}: section {name!r} must be a list of category ids")
+        for cid in ids:
+            if known is not None and cid not in known:
+                raise SectionsError(f"{path}: section {name!r}: unknown category {cid!r}")
+            if cid in owner:
+                raise SectionsError(f"{path}: category {cid!r} is in sections {owner[cid]!r} and {name!r}")
+            owner[cid] = name
+        out[name] = tuple(ids)
+    return out
 
 
 def read_labelled(path: str | os.PathLike, known: Iterable[str]) -> list[LabelledArticle]:
@@ -135,16 +187,46 @@ def _ratio(num: int, den: int) -> float:
 
 
 def evaluate_routing(rules: RuleSet, articles: list[LabelledArticle],
-                     entities_of: Callable[[LabelledArticle], list[dict]] | None = None) -> RoutingEvaluation:
-    """Route every article and score the result against its gold category."""
-    order = {cid: i for i, cid in enumerate(rules.category_ids)}
+                     entities_of: Callable[[LabelledArticle], list[dict]] | None = None, *,
+                     use_model: bool = True, sections: dict[str, tuple[str, ...]] | None = None) -> RoutingEvaluation:
+    """Route every article and score the result against its gold category (and section)."""
+    results = []
+    for article in articles:
+        entities = entities_of(article) if entities_of is not None else []
+        result = rules.route(article.title, article.body, entities, use_model=use_model)
+        if [c["id"] for c in result] == [OTHER]:
+            result = []
+        results.append(result)
+    if sections is None:
+        return _score(rules.category_ids, articles, results)
+    # a gold section name cannot be scored strictly: those articles count at section level only
+    known = set(rules.category_ids)
+    strict = [i for i, a in enumerate(articles) if a.category in known]
+    evaluation = (_score(rules.category_ids, [articles[i] for i in strict], [results[i] for i in strict])
+                  if strict else None)
+    section_of = {cid: name for name, ids in sections.items() for cid in ids}
+    for name in sections:
+        section_of[name] = name
+    # articles whose gold category is in no section (health, weather...) say nothing about sections
+    kept = [i for i, a in enumerate(articles) if a.category in section_of]
+    if not kept:
+        raise LabelledDataError("no article's gold category belongs to a section of the sections file")
+    as_sections = [replace(articles[i], category=section_of[articles[i].category]) for i in kept]
+    section_results = [[{**c, "id": section_of.get(c["id"], NONE)} for c in results[i]] for i in kept]
+    by_section = _score(tuple(sections), as_sections, section_results)
+    if evaluation is None:
+        evaluation = replace(by_section)
+    evaluation.sections = by_section
+    return evaluation
+
+
+def _score(category_ids: Iterable[str], articles: list[LabelledArticle], results: list[list[dict]]) -> RoutingEvaluation:
+    order = {cid: i for i, cid in enumerate(category_ids)}
     gold_labels: list[str] = []
     predictions: list[tuple[str, list[str]]] = []
     errors: list[dict] = []
     right = routed_hits = unrouted = total_routed = 0
-    for article in articles:
-        entities = entities_of(article) if entities_of is not None else []
-        result = rules.categorize(article.title, article.body, entities)
+    for article, result in zip(articles, results):
         routed = [c["id"] for c in result]
         top = routed[0] if routed else NONE
         gold_labels.append(article.category)
