@@ -1,0 +1,331 @@
+"""Online story assignment in event time, over a mutable mapping (a dict, or a worker's changelogged table).
+
+Each article joins the open story whose centroid it is most similar to
+(cosine of `features.article_vector` against the story's centroid, at least
+`threshold`) or starts a story of its own. A story is open while the
+article's event time is within `quiet` (default 48 h) of the story's
+first/last article; later it is closed: no article joins it any more and it
+leaves the in-memory candidate index.
+
+Keys in the mapping (the `stories` table in a worker):
+
+* ``a/<article id>`` -> the story id the article was given. An article seen
+  again (a replay after a restart, a page produced twice) gets the same story
+  and changes nothing: assignment is idempotent per article.
+* ``s/<story id>`` -> the story's state (`new_story`): counts, members,
+  centroid, time buckets for the breaking score.
+* ``clock`` -> stream time, the latest event time seen; stories quiet for
+  longer than `quiet` behind it are closed, and dropped `keep` later.
+
+A story's id is ``s-`` and the id of the article that started it. For a given
+input order everything here is deterministic (no wall clock, no randomness,
+ties broken by story id), so a worker that restarts from the changelog and
+reads the same records again makes the same stories. The runtime gives the
+whole stream one owner (see docs/stories.md: one partition), which is what
+makes two workers agree.
+
+Duplicates (`duplicate_of` an article already placed) join their original's
+story as copies: counted, but adding no distinct outlet and not moving the
+centroid.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+
+from .features import Idf, article_vector, cosine
+
+STORY_SCHEMA = "story/1"
+DEFAULT_QUIET = 48 * 3600
+DEFAULT_THRESHOLD = 0.30
+KEEP_CLOSED = 7 * 86400
+"""How long a closed story stays in the table (queryable by id) before it is dropped."""
+CENTROID_TERMS = 120
+INDEX_TERMS = 40
+"""A story is found by its heaviest centroid terms; an article looks up with its own heaviest."""
+LOOKUP_TERMS = 25
+BUCKET_SECONDS = 900
+MAX_BUCKETS = 4 * 24 * 4
+"""15-minute buckets of outlets, kept for four days: enough for a 24 h window and its recent past."""
+MAX_MEMBERS = 200
+MAX_ENTITIES = 20
+CLOCK_KEY = "clock"
+
+
+def story_key(story_id: str) -> str:
+    return f"s/{story_id}"
+
+
+def article_key(article_id: str) -> str:
+    return f"a/{article_id}"
+
+
+@dataclass
+class Assignment:
+    story_id: str
+    story: dict
+    new: bool
+    """The article started the story."""
+    repeated: bool = False
+    """The article had been placed before (a replay): nothing changed."""
+    similarity: float = 0.0
+
+
+@dataclass
+class StoryBook:
+    """The stories in `store`; `assign` places one article, `expire` closes and forgets quiet stories."""
+
+    store: MutableMapping
+    quiet: int = DEFAULT_QUIET
+    threshold: float = DEFAULT_THRESHOLD
+    idf: Idf | None = None
+    _index: dict[str, set[str]] = field(default_factory=dict)
+    _indexed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rebuild()
+
+    # -- the candidate index (memory only, rebuilt from the store after a recovery)
+
+    def rebuild(self) -> None:
+        self._index.clear()
+        self._indexed.clear()
+        for key in list(self.store):
+            if isinstance(key, str) and key.startswith("s/"):
+                story = self.store.get(key)
+                if story and not story.get("closed"):
+                    self._index_story(story)
+
+    def _index_story(self, story: dict) -> None:
+        story_id = story["id"]
+        self._unindex(story_id)
+        terms = tuple(term for term, _ in sorted(story["centroid"].items(), key=lambda i: (-i[1], i[0]))[:INDEX_TERMS])
+        self._indexed[story_id] = terms
+        for term in terms:
+            self._index.setdefault(term, set()).add(story_id)
+
+    def _unindex(self, story_id: str) -> None:
+        for term in self._indexed.pop(story_id, ()):
+            holders = self._index.get(term)
+            if holders is not None:
+                holders.discard(story_id)
+                if not holders:
+                    del self._index[term]
+
+    @property
+    def open_stories(self) -> int:
+        return len(self._indexed)
+
+    # -- assignment
+
+    def assign(self, article: dict, ts: float) -> Assignment:
+        """Place `article` (an enriched article) published at event time `ts`; the store is updated."""
+        article_id = article["id"]
+        placed = self.store.get(article_key(article_id))
+        if placed is not None:
+            story = self.store.get(story_key(placed)) or {}
+            return Assignment(placed, story, new=False, repeated=True)
+        self._advance_clock(ts)
+        original = article.get("duplicate_of")
+        if original:
+            original_story = self.store.get(article_key(original))
+            story = self.store.get(story_key(original_story)) if original_story else None
+            if story is not None:
+                story = _with_member(story, article, ts, copy=True)
+                return self._placed(article_id, story, new=False, similarity=1.0)
+        vector = article_vector(article, self.idf)
+        best, best_id, best_similarity = None, None, 0.0
+        for story_id in self._candidates(vector):
+            story = self.store.get(story_key(story_id))
+            if story is None or not _open_at(story, ts, self.quiet):
+                continue
+            similarity = cosine(vector, story["centroid"], story["centroid_norm"])
+            if similarity > best_similarity or (similarity == best_similarity and best_id is not None
+                                                and story_id < best_id):
+                best, best_id, best_similarity = story, story_id, similarity
+        if best is not None and best_similarity >= self.threshold:
+            story = _with_member(best, article, ts, copy=False, vector=vector)
+            return self._placed(article_id, story, new=False, similarity=best_similarity)
+        story = new_story(article, ts, vector)
+        return self._placed(article_id, story, new=True, similarity=1.0)
+
+    def _placed(self, article_id: str, story: dict, *, new: bool, similarity: float) -> Assignment:
+        self.store[story_key(story["id"])] = story
+        self.store[article_key(article_id)] = story["id"]
+        self._index_story(story)
+        return Assignment(story["id"], story, new=new, similarity=similarity)
+
+    def _candidates(self, vector: dict[str, float]) -> list[str]:
+        found: set[str] = set()
+        for term, _ in sorted(vector.items(), key=lambda i: (-i[1], i[0]))[:LOOKUP_TERMS]:
+            found |= self._index.get(term, set())
+        return sorted(found)
+
+    # -- event time
+
+    def _advance_clock(self, ts: float) -> None:
+        clock = self.store.get(CLOCK_KEY)
+        if clock is None or ts > clock:
+            self.store[CLOCK_KEY] = ts
+
+    @property
+    def clock(self) -> float | None:
+        return self.store.get(CLOCK_KEY)
+
+    def expire(self) -> list[dict]:
+        """Close the stories quiet for longer than `quiet` behind stream time; drop those closed `KEEP_CLOSED` ago.
+
+        Returns the stories closed now (their final records, `closed` true).
+        """
+        now = self.clock
+        if now is None:
+            return []
+        closed = []
+        for story_id in sorted(self._indexed):
+            story = self.store.get(story_key(story_id))
+            if story is None:
+                self._unindex(story_id)
+            elif story["last_ts"] + self.quiet < now:
+                story = {**story, "closed": True}
+                self.store[story_key(story_id)] = story
+                self._unindex(story_id)
+                closed.append(story)
+        return closed
+
+    def forget_closed(self) -> int:
+        """Drop closed stories (and their articles' entries) `KEEP_CLOSED` after they closed. Scans the store."""
+        now = self.clock
+        if now is None:
+            return 0
+        dropped = 0
+        for key in [k for k in list(self.store) if isinstance(k, str) and k.startswith("s/")]:
+            story = self.store.get(key)
+            if story and story.get("closed") and story["last_ts"] + self.quiet + KEEP_CLOSED < now:
+                for member in story["members"]:
+                    self.store.pop(article_key(member["id"]), None)
+                del self.store[key]
+                dropped += 1
+        return dropped
+
+
+def _open_at(story: dict, ts: float, quiet: int) -> bool:
+    return not story.get("closed") and story["first_ts"] - quiet <= ts <= story["last_ts"] + quiet
+
+
+def _source(article: dict) -> str:
+    source = article.get("source")
+    name = source.get("name") if isinstance(source, dict) else source
+    return str(name or "")
+
+
+def _bucket(ts: float) -> str:
+    return str(int(ts // BUCKET_SECONDS * BUCKET_SECONDS))
+
+
+def new_story(article: dict, ts: float, vector: dict[str, float]) -> dict:
+    story = {
+        "id": f"s-{article['id']}",
+        "title": article.get("title") or "",
+        "language": article.get("language") or "",
+        "first_ts": ts,
+        "last_ts": ts,
+        "articles": 0,
+        "copies": 0,
+        "sources": {},
+        "entities": {},
+        "categories": {},
+        "members": [],
+        "buckets": {},
+        "centroid": {},
+        "centroid_norm": 0.0,
+        "sums": 0,
+        "closed": False,
+    }
+    return _with_member(story, article, ts, copy=False, vector=vector)
+
+
+def _with_member(story: dict, article: dict, ts: float, *, copy: bool, vector: dict | None = None) -> dict:
+    """A new story dict with `article` added (the stored one is not changed in place: the store may be shared)."""
+    story = dict(story)
+    source = _source(article)
+    story["articles"] += 1
+    sources = dict(story["sources"])
+    new_outlet = source not in sources
+    sources[source] = sources.get(source, 0) + 1
+    story["sources"] = sources
+    if copy or not new_outlet:
+        story["copies"] += 1
+    story["first_ts"] = min(story["first_ts"], ts)
+    story["last_ts"] = max(story["last_ts"], ts)
+    if not story["title"] and article.get("title"):
+        story["title"], story["language"] = article["title"], article.get("language") or ""
+    entities = dict(story["entities"])
+    for entity in article.get("entities") or ():
+        if isinstance(entity, dict) and entity.get("id"):
+            held = entities.get(entity["id"])
+            entities[entity["id"]] = [entity.get("name") or entity["id"], entity.get("type") or "MISC",
+                                      (held[2] if held else 0) + 1]
+    if len(entities) > 4 * MAX_ENTITIES:
+        entities = dict(sorted(entities.items(), key=lambda i: (-i[1][2], i[0]))[:2 * MAX_ENTITIES])
+    story["entities"] = entities
+    categories = dict(story["categories"])
+    for category in article.get("categories") or ():
+        category_id = category.get("id") if isinstance(category, dict) else category
+        if category_id:
+            categories[category_id] = categories.get(category_id, 0) + 1
+    story["categories"] = categories
+    member = {"id": article["id"], "url": article.get("url"), "source": source, "title": article.get("title") or "",
+              "ts": ts, "copy": bool(copy)}
+    story["members"] = sorted([*story["members"], member], key=lambda m: (m["ts"], m["id"]))[-MAX_MEMBERS:]
+    buckets = dict(story["buckets"])
+    bucket = dict(buckets.get(_bucket(ts), {}))
+    bucket[source] = bucket.get(source, 0) + 1
+    buckets[_bucket(ts)] = bucket
+    if len(buckets) > MAX_BUCKETS:
+        buckets = dict(sorted(buckets.items(), key=lambda i: int(i[0]))[-MAX_BUCKETS:])
+    story["buckets"] = buckets
+    if vector and not copy:
+        story["centroid"], story["centroid_norm"] = _add_to_centroid(story["centroid"], story["sums"], vector)
+        story["sums"] += 1
+    return story
+
+
+def _add_to_centroid(centroid: dict[str, float], n: int, vector: dict[str, float]) -> tuple[dict[str, float], float]:
+    """The mean of the member vectors, kept to its heaviest `CENTROID_TERMS` terms (rounded: stable JSON)."""
+    summed = {term: w * n for term, w in centroid.items()}
+    for term, w in vector.items():
+        summed[term] = summed.get(term, 0.0) + w
+    top = sorted(summed.items(), key=lambda i: (-i[1], i[0]))[:CENTROID_TERMS]
+    mean = {term: round(w / (n + 1), 6) for term, w in top}
+    return mean, math.sqrt(sum(w * w for w in mean.values()))
+
+
+def story_record(story: dict, *, at: float | None = None, window: int = 6 * 3600) -> dict:
+    """The `story/1` message of the compacted `stories` topic (and of the HTTP API) for a stored story."""
+    from .query import breaking, epoch_to_iso
+
+    top_entities = sorted(story["entities"].items(), key=lambda i: (-i[1][2], i[0]))[:MAX_ENTITIES]
+    return {
+        "schema": STORY_SCHEMA,
+        "id": story["id"],
+        "title": story["title"],
+        "language": story["language"],
+        "first_seen": epoch_to_iso(story["first_ts"]),
+        "last_seen": epoch_to_iso(story["last_ts"]),
+        "closed": bool(story.get("closed")),
+        "articles": story["articles"],
+        "sources": len(story["sources"]),
+        "copies": story["copies"],
+        "outlets": sorted(story["sources"]),
+        "entities": [{"id": eid, "name": name, "type": etype, "articles": n}
+                     for eid, (name, etype, n) in top_entities],
+        "categories": [c for c, _ in sorted(story["categories"].items(), key=lambda i: (-i[1], i[0]))],
+        "members": [{"id": m["id"], "url": m["url"], "source": m["source"], "title": m["title"],
+                     "published_at": epoch_to_iso(m["ts"]), "copy": m["copy"]} for m in story["members"]],
+        "growth": breaking(story, at=story["last_ts"] if at is None else at, window=window),
+        "timeline": [{"start": epoch_to_iso(int(start)), "articles": sum(by_source.values()),
+                      "sources": len(by_source)}
+                     for start, by_source in sorted(story["buckets"].items(), key=lambda i: int(i[0]))],
+    }
