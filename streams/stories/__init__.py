@@ -8,7 +8,8 @@ tests and `newsstreams process`, the changelogged `stories` table in a
 worker), and `query` ranks stories by their breaking score. See docs/stories.md.
 """
 
-from .assign import StoryBook, story_record
+from .assign import StoryBook
 from .features import article_vector
+from .query import story_record, top_stories
 
-__all__ = ["StoryBook", "article_vector", "story_record"]
+__all__ = ["StoryBook", "article_vector", "story_record", "top_stories"]

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 
 from .features import Idf, article_vector, cosine
 
-STORY_SCHEMA = "story/1"
 DEFAULT_QUIET = 48 * 3600
 DEFAULT_THRESHOLD = 0.30
 KEEP_CLOSED = 7 * 86400
@@ -300,32 +299,3 @@ def _add_to_centroid(centroid: dict[str, float], n: int, vector: dict[str, float
     top = sorted(summed.items(), key=lambda i: (-i[1], i[0]))[:CENTROID_TERMS]
     mean = {term: round(w / (n + 1), 6) for term, w in top}
     return mean, math.sqrt(sum(w * w for w in mean.values()))
-
-
-def story_record(story: dict, *, at: float | None = None, window: int = 6 * 3600) -> dict:
-    """The `story/1` message of the compacted `stories` topic (and of the HTTP API) for a stored story."""
-    from .query import breaking, epoch_to_iso
-
-    top_entities = sorted(story["entities"].items(), key=lambda i: (-i[1][2], i[0]))[:MAX_ENTITIES]
-    return {
-        "schema": STORY_SCHEMA,
-        "id": story["id"],
-        "title": story["title"],
-        "language": story["language"],
-        "first_seen": epoch_to_iso(story["first_ts"]),
-        "last_seen": epoch_to_iso(story["last_ts"]),
-        "closed": bool(story.get("closed")),
-        "articles": story["articles"],
-        "sources": len(story["sources"]),
-        "copies": story["copies"],
-        "outlets": sorted(story["sources"]),
-        "entities": [{"id": eid, "name": name, "type": etype, "articles": n}
-                     for eid, (name, etype, n) in top_entities],
-        "categories": [c for c, _ in sorted(story["categories"].items(), key=lambda i: (-i[1], i[0]))],
-        "members": [{"id": m["id"], "url": m["url"], "source": m["source"], "title": m["title"],
-                     "published_at": epoch_to_iso(m["ts"]), "copy": m["copy"]} for m in story["members"]],
-        "growth": breaking(story, at=story["last_ts"] if at is None else at, window=window),
-        "timeline": [{"start": epoch_to_iso(int(start)), "articles": sum(by_source.values()),
-                      "sources": len(by_source)}
-                     for start, by_source in sorted(story["buckets"].items(), key=lambda i: int(i[0]))],
-    }

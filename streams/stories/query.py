@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
+STORY_SCHEMA = "story/1"
+MAX_ENTITIES = 20
 COPY_WEIGHT = 0.25
 PAST_WINDOWS = 4
 DEFAULT_WINDOW = 6 * 3600
@@ -64,8 +66,6 @@ def _window_name(seconds: int) -> str:
 def top_stories(stories: Iterable[dict], *, at: float | None, window: int = DEFAULT_WINDOW, top: int = 10,
                 category: str | None = None) -> dict:
     """The `top` stories by breaking score at `at` (None: the latest event time among them)."""
-    from .assign import story_record
-
     stories = [s for s in stories if s and (category is None or category in s["categories"])]
     if at is None:
         at = max((s["last_ts"] for s in stories), default=None)
@@ -94,3 +94,30 @@ def merge_top(parts: list[dict], top: int) -> dict:
     ranked = sorted(by_id.values(), key=lambda r: (-r["growth"]["score"], r["last_seen"], r["id"]))
     first = next((p for p in parts if p.get("at")), parts[0] if parts else {"at": None, "window": None})
     return {"at": first.get("at"), "window": first.get("window"), "stories": ranked[:top]}
+
+
+def story_record(story: dict, *, at: float | None = None, window: int = 6 * 3600) -> dict:
+    """The `story/1` message of the compacted `stories` topic (and of the HTTP API) for a stored story."""
+    top_entities = sorted(story["entities"].items(), key=lambda i: (-i[1][2], i[0]))[:MAX_ENTITIES]
+    return {
+        "schema": STORY_SCHEMA,
+        "id": story["id"],
+        "title": story["title"],
+        "language": story["language"],
+        "first_seen": epoch_to_iso(story["first_ts"]),
+        "last_seen": epoch_to_iso(story["last_ts"]),
+        "closed": bool(story.get("closed")),
+        "articles": story["articles"],
+        "sources": len(story["sources"]),
+        "copies": story["copies"],
+        "outlets": sorted(story["sources"]),
+        "entities": [{"id": eid, "name": name, "type": etype, "articles": n}
+                     for eid, (name, etype, n) in top_entities],
+        "categories": [c for c, _ in sorted(story["categories"].items(), key=lambda i: (-i[1], i[0]))],
+        "members": [{"id": m["id"], "url": m["url"], "source": m["source"], "title": m["title"],
+                     "published_at": epoch_to_iso(m["ts"]), "copy": m["copy"]} for m in story["members"]],
+        "growth": breaking(story, at=story["last_ts"] if at is None else at, window=window),
+        "timeline": [{"start": epoch_to_iso(int(start)), "articles": sum(by_source.values()),
+                      "sources": len(by_source)}
+                     for start, by_source in sorted(story["buckets"].items(), key=lambda i: int(i[0]))],
+    }
