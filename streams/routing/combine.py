@@ -7,27 +7,32 @@ of each section. For one article:
 
 1. **forbid** conditions that hold remove their category, whatever else says so;
 2. **force** conditions that hold put their category first (``via: force``);
-3. the **model decides the section** when its top probability reaches
-   ``min_probability`` (or ``fallback_probability`` when no rule category
-   fires at all). The section's best rule category comes next (``via:
-   model+rules``), or, when no rule of the section fires, the section's first
-   category (``via: model``, score 0);
+3. the **model decides the section**: its probabilities, weighed with the
+   rules' evidence (each section's odds multiplied by ``exp(rule_weight ×
+   the best rule score among its categories)``, so that a headline full of
+   swimming terms can outvote a 50 % politics guess), pick a section when the
+   best reaches ``min_probability`` (or ``fallback_probability`` when no rule
+   category fires at all). The section's best rule category comes next
+   (``via: model+rules``), or, when no rule of the section fires, the
+   section's first category (``via: model``, score 0);
 4. **other rule categories** follow, best score first, if they reach
    ``min_relative_score`` of the best rule score and they are either in the
    decided section, in no section (health, environment, education…), or in a
-   section the model gives at least ``secondary_probability`` (``via: rules``);
+   section that keeps at least ``secondary_probability`` (``via: rules``);
 5. when the model is not asked (not Arabic, no ``model:`` block) or unsure,
    the rules rank as they always did;
 6. at most ``max_categories`` (forced ones always kept); an article nothing
    fits gets ``other`` (``via: none``), so every article reaches one topic.
 
 Every item keeps its rule ``score`` and ``hits`` and, when the model was
-asked, ``model``: the probability of the category's section.
+asked, ``model``: the model's own probability of the category's section
+(before the rules' evidence is weighed in).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 from streams import topics
 from streams.routing.model import ModelError, is_arabic, shared_model
@@ -61,6 +66,21 @@ def section_probabilities(file: str | None, title: str, body: str, language: str
     return model.probabilities(title, body)
 
 
+def weighed(probabilities: dict[str, float], rules: list[dict], section_of: dict[str, str],
+            rule_weight: float) -> dict[str, float]:
+    """Section probabilities with each section's odds multiplied by exp(rule_weight × its best rule score)."""
+    best: dict[str, float] = {}
+    for item in rules:
+        section = section_of.get(item["id"])
+        if section is not None:
+            best[section] = max(best.get(section, 0.0), item["score"])
+    logits = {s: math.log(max(p, 1e-12)) + rule_weight * best.get(s, 0.0) for s, p in probabilities.items()}
+    top = max(logits.values())
+    exps = {s: math.exp(v - top) for s, v in logits.items()}
+    total = sum(exps.values())
+    return {s: v / total for s, v in exps.items()}
+
+
 def combine(rule_items: list[dict], probabilities: dict[str, float] | None, *, forced: dict[str, list[str]],
             forbidden: dict[str, list[str]], model, settings) -> list[dict]:
     """Merge rule results (best first, all above threshold), model probabilities and overrides."""
@@ -87,8 +107,11 @@ def combine(rule_items: list[dict], probabilities: dict[str, float] | None, *, f
         placed.add(cid)
 
     decided = None
+    posterior = None
     if probabilities is not None and sections:
-        ranked = sorted(((p, s) for s, p in probabilities.items() if s in sections), key=lambda ps: (-ps[0], ps[1]))
+        posterior = weighed({s: p for s, p in probabilities.items() if s in sections}, rules, section_of,
+                            model.rule_weight)
+        ranked = sorted(((p, s) for s, p in posterior.items()), key=lambda ps: (-ps[0], ps[1]))
         if ranked:
             p, section = ranked[0]
             allowed = [c for c in sections[section] if c not in forbidden]
@@ -111,7 +134,7 @@ def combine(rule_items: list[dict], probabilities: dict[str, float] | None, *, f
             continue
         if decided is not None:
             section = section_of.get(item["id"])
-            if section is not None and section != decided and probabilities.get(section, 0.0) < model.secondary_probability:
+            if section is not None and section != decided and posterior.get(section, 0.0) < model.secondary_probability:
                 continue
         result.append(annotated(item, "rules"))
         placed.add(item["id"])

@@ -50,6 +50,8 @@ MAX_BODY_CHARS = 4000
 ARABIC_SAMPLE_CHARS = 600
 MIN_ARABIC_SHARE = 0.5
 """An article is given to the model when at least this share of its first letters is Arabic."""
+WORD_CACHE = 50_000
+"""Words whose features are kept hashed (about 25 MB at most); the cache starts over when full."""
 
 
 class ModelError(ValueError):
@@ -108,7 +110,7 @@ class Featurizer:
             marked = f"<{stem}>"
             ids.extend(_hash(f"c{n}:" + marked[i:i + n], mask) for i in range(len(marked) - n + 1))
         result = (stem, tuple(ids), _hash("t:" + stem, mask))
-        if len(self._word_cache) > 500_000:
+        if len(self._word_cache) > WORD_CACHE:
             self._word_cache.clear()
         self._word_cache[token] = result
         return result

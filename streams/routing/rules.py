@@ -79,7 +79,8 @@ _SETTING_KEYS = {
 _CATEGORY_KEYS = {"id", "label", "iptc", "description", "threshold", "terms", "entities", "combinations",
                   "force", "forbid"}
 _OVERRIDE_KEYS = {"name", "all_of", "any_of", "none_of", "near"}
-_MODEL_KEYS = {"file", "min_probability", "fallback_probability", "secondary_probability", "sections"}
+_MODEL_KEYS = {"file", "min_probability", "fallback_probability", "secondary_probability", "rule_weight",
+               "sections"}
 _COMBINATION_KEYS = {"name", "weight", "all_of", "any_of", "none_of", "near"}
 _NEAR_KEYS = {"terms", "within"}
 _MAX_NEAR = 50
@@ -115,6 +116,7 @@ class ModelSettings:
     min_probability: float = 0.5
     fallback_probability: float = 0.3
     secondary_probability: float = 0.2
+    rule_weight: float = 0.05
 
     def section_of(self) -> dict[str, str]:
         return {cid: section for section, cids in self.sections for cid in cids}
@@ -670,7 +672,8 @@ class _Builder:
         probability = {}
         for key, default in (("min_probability", 0.5), ("fallback_probability", 0.3), ("secondary_probability", 0.2)):
             probability[key] = float(self.number(item.get(key, default), f"model.{key}", low=0.0, high=1.0))
-        return ModelSettings(sections=tuple(out), file=file, **probability)
+        rule_weight = float(self.number(item.get("rule_weight", 0.05), "model.rule_weight", low=0.0, high=10.0))
+        return ModelSettings(sections=tuple(out), file=file, rule_weight=rule_weight, **probability)
 
     def settings(self, raw: Any) -> RoutingSettings:
         item = self.check_keys(raw, _SETTING_KEYS, "settings")
