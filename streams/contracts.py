@@ -19,7 +19,8 @@ SCHEMA_DIR = Path(str(resources.files("streams.schemas")))
 SCHEMA_FILES = {
     "raw_article/1": "raw_article.schema.json",
     "parsed_article/1": "parsed_article.schema.json",
-    "enriched_article/2": "enriched_article.schema.json",
+    "enriched_article/3": "enriched_article.schema.json",
+    "story/1": "story.schema.json",
     "mention/1": "mention.schema.json",
     "mention_batch/1": "mention_batch.schema.json",
     "trending_window/2": "trending_window.schema.json",

@@ -14,7 +14,7 @@ from .text.decode import RejectedArticle
 from .text.dedupe import SketchIndex, check_and_remember
 from .text.parse import parse_payload
 
-ENRICHED_SCHEMA = "enriched_article/2"
+ENRICHED_SCHEMA = "enriched_article/3"
 MAX_ENTITIES = 500
 """An article naming more distinct entities than this keeps the most mentioned ones:
 a list of names is not news, and one message must stay a reasonable size."""

@@ -159,6 +159,8 @@ class Settings:
     """An `articles.raw` partition caught up (no lag) for this long stops holding windows open."""
     embedded_broker: bool = False
     """The broker is Tansu (the embedded one): switch on its corrections (`streams.fixes`)."""
+    story_quiet: int = 48 * 3600
+    """A story no article joined for this long (event time) closes."""
     kafka_security: tuple[tuple[str, str], ...] = ()
     """The KAFKA_SECURITY_*/SASL_*/SSL_* variables that were set (read by `streams.kafka_security`)."""
 
@@ -191,6 +193,7 @@ class Settings:
             dedupe_capacity=_positive_int_env("NEWSSTREAMS_DEDUPE_CAPACITY", DEFAULT_DEDUPE_CAPACITY),
             idle_after=_duration_env("NEWSSTREAMS_IDLE_AFTER", "30s"),
             embedded_broker=_flag_env("NEWSSTREAMS_EMBEDDED_BROKER"),
+            story_quiet=_duration_env("NEWSSTREAMS_STORY_QUIET", "48h"),
             kafka_security=security_variables(),
         )
 
@@ -245,6 +248,7 @@ ENVIRONMENT_VARIABLES = (
     "NEWSSTREAMS_DEDUPE_CAPACITY",
     "NEWSSTREAMS_IDLE_AFTER",
     "NEWSSTREAMS_EMBEDDED_BROKER",
+    "NEWSSTREAMS_STORY_QUIET",
 )
 KAFKA_SECURITY_VARIABLES = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME",
                             "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CAFILE", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE")

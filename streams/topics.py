@@ -10,6 +10,7 @@ MENTIONS = "entities.mentions"
 TRENDING = "trending.entities"
 DEADLETTER = "articles.deadletter"
 KB = "entities.kb"
+STORIES = "stories"  # compacted: each story's latest state (story/1), key the story id
 ROUTING_RULES = "routing.rules"  # compacted: whole rules documents, key `rules`
 OTHER_CATEGORY = "other"
 """The category of an article nothing else fits: every article reaches at least one category topic."""

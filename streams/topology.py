@@ -20,6 +20,7 @@ from . import topics
 from .entities.kb_updates import apply_record
 from .pipeline import Pipeline, mentions_of
 from .routing.rules import RulesWatcher
+from .stories import StoryBook
 from .trending.mention_batch import mention_batches
 from .trending.windows import advance_windows, count_mention
 
@@ -59,13 +60,16 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "enrich", reads=topics.PARSED, writes=(topics.ENRICHED,), calls=(Pipeline.enrich,),
-        does="named entities, linked to canonical ids; categories", keyed_by="article id",
+        does="named entities, linked to canonical ids; categories",
+        keyed_by="article id, all on partition 0: the stories that route places need one owner",
     ),
     Stage(
-        "route", reads=topics.ENRICHED, writes=(CATEGORY_TOPICS, topics.MENTIONS),
-        calls=(mentions_of, mention_batches),
-        does="each article to its category topics; its mentions to the partition of their entity",
-        keyed_by="article id (categories); entity partition (mentions)", batch=100, batch_seconds=0.1,
+        "route", reads=topics.ENRICHED, writes=(topics.STORIES, CATEGORY_TOPICS, topics.MENTIONS),
+        calls=(StoryBook.assign, mentions_of, mention_batches),
+        does="join each article to a story (story_id; the story's state to the compacted stories topic), "
+             "then send it to its category topics and its mentions to the partition of their entity",
+        keyed_by="story id (stories); article id (categories); entity partition (mentions)",
+        batch=100, batch_seconds=0.1, state=("stories",),
     ),
     Stage(
         "aggregate", reads=topics.MENTIONS, writes=(topics.TRENDING,), calls=(count_mention, advance_windows),

@@ -18,6 +18,7 @@ from streams.pipeline import Pipeline
 from streams.runtime import build_app
 from streams.runtime.movers import MOVERS
 from streams.settings import Settings
+from streams.stories import StoryBook
 from streams.text.dedupe import SketchIndex
 
 
@@ -88,6 +89,8 @@ class InProcess:
         self.runtime.topic = self.topic
         self.runtime.dead_letters.topic = self.topic(topics.DEADLETTER)
         self.runtime.window_counts = {}
+        self.runtime.stories = {}
+        self.runtime.story_book = StoryBook(self.runtime.stories, quiet=self.runtime.settings.story_quiet)
         self.runtime.near_duplicate_index = SketchIndex()
 
     def topic(self, name: str) -> RecordingTopic:

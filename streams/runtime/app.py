@@ -19,6 +19,7 @@ from ..kafka_io import MAX_MESSAGE_BYTES
 from ..kafka_security import KafkaSecurity
 from ..pipeline import Pipeline
 from ..settings import FAUST_BROKER_OPTIONS, Settings
+from ..stories import StoryBook
 from ..text.dedupe import SketchIndex
 from ..trending.windows import WindowIndex
 from .dead_letters import DeadLetters
@@ -47,6 +48,10 @@ class Runtime:
     near_duplicate_index: SketchIndex
     window_index: WindowIndex = field(default_factory=WindowIndex)
     """Which table keys hold which partition's panes and closed windows; rebuilt on recovery."""
+    stories: faust.types.TableT | None = None
+    """Each story's state, each article's story, stream time (`streams.stories.assign`); one owner."""
+    story_book: StoryBook | None = None
+    """Story assignment over `stories`, with its candidate index (memory; rebuilt on recovery)."""
     _topics: dict[str, faust.TopicT] = field(default_factory=dict)
     dead_letters: DeadLetters = field(init=False)
     progress: Progress = field(init=False)
@@ -71,6 +76,9 @@ class Runtime:
         declared[topics.RAW] = (partitions, {"max.message.bytes": str(MAX_MESSAGE_BYTES)})
         declared[self.window_counts.changelog_topic.get_topic_name()] = (partitions, compacted)
         declared[self.near_duplicates.changelog_topic.get_topic_name()] = (1, compacted)
+        if self.stories is not None and hasattr(self.stories, "changelog_topic"):
+            declared[self.stories.changelog_topic.get_topic_name()] = (partitions, compacted)
+        declared[topics.STORIES] = (partitions, compacted)
         declared[topics.KB] = (1, compacted)
         declared[topics.ROUTING_RULES] = (1, compacted)
         return declared
@@ -130,11 +138,18 @@ def build_app(settings: Settings, *, pipeline: Pipeline | None = None) -> Runtim
         help="Bottom-k shingle sketches of recent articles",
     ))
     index_holder.append(SketchIndex(near_duplicates, rebuild=False, reports_changes=True))
+    stories = app.Table("stories", default=None, key_type=str,
+                        help="Stories: each story's state and each article's story (written on one partition)")
     runtime = Runtime(
         settings=settings, app=app,
         pipeline=pipeline or Pipeline(rules_path=settings.routing_rules),
         window_counts=window_counts, near_duplicates=near_duplicates, near_duplicate_index=index_holder[0],
+        stories=stories, story_book=StoryBook(stories, quiet=settings.story_quiet, rebuild_now=False),
     )
+
+    @stories.on_recover
+    async def _rebuild_story_index() -> None:
+        runtime.story_book.rebuild()
 
     @near_duplicates.on_recover
     async def _rebuild_near_duplicate_lookup() -> None:

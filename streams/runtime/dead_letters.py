@@ -69,10 +69,11 @@ class DeadLetters:
             await self.send(event, stage, f"{type(exc).__name__}: {exc}", exc)
         return REFUSED
 
-    async def send_output(self, topic, *, key: bytes, value: bytes, event, stage: str, headers=None) -> bool:
+    async def send_output(self, topic, *, key: bytes, value: bytes, event, stage: str, headers=None,
+                          partition: int | None = None) -> bool:
         """Send a stage's output; what the producer refuses (too large) is dead-lettered, not a crash."""
         try:
-            await topic.send(key=key, value=value, headers=headers)
+            await topic.send(key=key, value=value, headers=headers, partition=partition)
         except ProducerSendError as exc:
             await self.send(event, stage, f"output of {len(value):,} bytes could not be sent: {exc}", exc)
             return False

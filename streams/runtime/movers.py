@@ -30,6 +30,8 @@ from ..clock import iso_to_epoch
 from ..entities.kb_updates import KbRecordError, apply_record
 from ..pipeline import RejectedArticle, event_time, mentions_of
 from ..routing.rules import RulesError
+from ..stories import story_record
+from ..stories.assign import story_key
 from ..text.dedupe import Forgetting
 from ..topology import Stage
 from ..trending.mention_batch import mention_batches, read_mention_batch
@@ -53,13 +55,14 @@ def decode_json(payload: bytes) -> dict:
 
 def transform(runtime, stage: Stage, work: Callable[[object], tuple], progress: StageProgress, *,
               before: Callable[[], None] | None = None, after: Callable[[object, float | None], None] | None = None,
-              heartbeats: bool = True):
+              heartbeats: bool = True, partition: int | None = None):
     """One record in, the messages `work(event)` returns out to the stage's output topic, one by one.
 
     The records sent carry the stage's progress header; heartbeats (records
     with progress only) pass the progress on without reaching `work`.
     `before` runs (timed as the stage) ahead of each record, `after` once its
-    messages are sent, with the latest event time among them.
+    messages are sent, with the latest event time among them. `partition`
+    sends every record to that partition (None: the key decides).
     """
     output = runtime.topic(stage.writes[0])
     dead_letters = runtime.dead_letters
@@ -72,7 +75,7 @@ def transform(runtime, stage: Stage, work: Callable[[object], tuple], progress: 
         headers = headers_of(progress)
         for key, value in messages:
             if await dead_letters.send_output(output, key=key, value=value, event=event, stage=stage.name,
-                                              headers=headers):
+                                              headers=headers, partition=partition):
                 metrics.ARTICLES.labels(stage.name).inc()
         return latest
 
@@ -115,8 +118,12 @@ def parse_mover(runtime, stage: Stage):
                      before=lambda: forgetting.tick(time.time()), after=parsed, heartbeats=False)
 
 
+STORY_PARTITION = 0
+"""The one partition of articles.enriched that carries articles: stories need one owner (see route_mover)."""
+
+
 def enrich_mover(runtime, stage: Stage):
-    """articles.parsed -> articles.enriched: entities and categories added."""
+    """articles.parsed -> articles.enriched: entities and categories added; every article to `STORY_PARTITION`."""
     pipeline = runtime.pipeline
 
     def enriched_message(event):
@@ -129,30 +136,54 @@ def enrich_mover(runtime, stage: Stage):
                 pass
         return [(enriched["id"].encode(), orjson.dumps(enriched))], None
 
-    return transform(runtime, stage, enriched_message, runtime.progress.enrich)
+    return transform(runtime, stage, enriched_message, runtime.progress.enrich, partition=STORY_PARTITION)
 
 
 def route_mover(runtime, stage: Stage):
-    """articles.enriched -> articles.enriched.<category>, and mentions sent to the partition of their entity.
+    """articles.enriched -> a story for each article, then articles.enriched.<category> and the mentions.
 
-    One mover does both so that each enriched article is delivered and decoded
-    once. The mentions of a whole batch leave as one message per owning
-    partition, so the aggregate stage pays one delivery for many articles. A
-    batch is acknowledged only once all of it is sent: a worker stopped inside
-    one sends it again, and the counting downstream is idempotent.
+    One mover does all three so that each enriched article is delivered and
+    decoded once, and so that the articles reach their category topics with
+    their `story_id` (the story stage of SPEC section 1 runs inside route).
+    Stories need one owner to be consistent: enrich sends every article to
+    partition `STORY_PARTITION` of articles.enriched, so the worker that owns
+    it places every article, in that partition's order, in the `stories` table
+    (changelogged, its writes all on that partition). The other partitions
+    carry only heartbeats. Each changed story is written once per batch, to the
+    table and to the compacted `stories` topic. The mentions of a whole batch
+    leave as one message per owning partition, so the aggregate stage pays one
+    delivery for many articles. A batch is acknowledged only once all of it is
+    sent: a worker stopped inside one sends it again, and the counting
+    downstream is idempotent; so is story assignment (an article placed keeps
+    its story; one whose placement was not yet written is placed again, the
+    same way, from the same state).
     """
     attempt, progress = runtime.dead_letters.attempt, runtime.progress
     mentions_topic = runtime.topic(topics.MENTIONS)
+    stories_topic = runtime.topic(topics.STORIES)
     partitions = runtime.settings.partitions
+    book = runtime.story_book
 
-    async def route_one(event) -> list[dict]:
+    def place(article: dict) -> tuple[bytes, str | None]:
+        """The article with its story (duplicates of unknown originals and all others are placed)."""
+        placed = book.assign(article, event_time(article))
+        article["story_id"] = placed.story_id
+        return orjson.dumps(article), (None if placed.repeated else placed.story_id)
+
+    async def route_one(event, changed: dict) -> list[dict]:
         article = await attempt(event, stage.name, decode_json, event.value)
         if article is REFUSED:
             return []
+        placed = await attempt(event, stage.name, place, article, timed_as="story")
+        if placed is REFUSED:
+            return []
+        value, story_id = placed
+        if story_id is not None:
+            changed[story_id] = event
         categories = await attempt(event, stage.name, lambda: [c["id"] for c in article.get("categories", ())])
         if categories is not REFUSED:
             for category in categories:
-                await runtime.topic(topics.category_topic(category)).send(key=event.key, value=event.value)
+                await runtime.topic(topics.category_topic(category)).send(key=event.key, value=value)
                 metrics.ROUTED.labels(category).inc()
         mentions = await attempt(event, "mentions", mentions_of, article, timed_as=stage.name)
         return [] if mentions is REFUSED else mentions
@@ -160,9 +191,28 @@ def route_mover(runtime, stage: Stage):
     async def move(stream):
         async for events in stream.noack_take(stage.batch, within=stage.batch_seconds):
             mentions: list[dict] = []
-            for event in events:
-                if not is_heartbeat(event):
-                    mentions += await route_one(event)
+            changed: dict[str, object] = {}
+            writes = book.store = WriteBack(runtime.stories)
+            try:
+                for event in events:
+                    if not is_heartbeat(event):
+                        mentions += await route_one(event, changed)
+                articles = [event for event in events if not is_heartbeat(event)]
+                with metrics.stage_cpu("story"):
+                    closed = book.expire() if articles else []
+                    records = [(story_id, story_record(book.store[story_key(story_id)]))
+                               for story_id in sorted(changed)]
+                    records += [(story["id"], story_record(story)) for story in closed]
+            finally:
+                book.store = runtime.stories
+            for story_id, record in records:
+                await stories_topic.send(key=story_id.encode(), value=orjson.dumps(record))
+            if records:
+                # The table writes follow the records they describe, on the stories' partition.
+                write_tables_for(next((e for e in reversed(articles) if e.message.partition == STORY_PARTITION),
+                                      articles[-1]))
+                with metrics.stage_cpu("story"):
+                    writes.flush()
             with metrics.stage_cpu(stage.name):
                 outgoing = [(partition, orjson.dumps(batch))
                             for partition, batch in mention_batches(mentions, partitions)]

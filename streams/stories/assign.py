@@ -80,11 +80,14 @@ class StoryBook:
     quiet: int = DEFAULT_QUIET
     threshold: float = DEFAULT_THRESHOLD
     idf: Idf | None = None
+    rebuild_now: bool = field(default=True, repr=False)
+    """Build the candidate index from `store` now (a worker's table is empty until recovered: it rebuilds then)."""
     _index: dict[str, set[str]] = field(default_factory=dict)
     _indexed: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.rebuild()
+        if self.rebuild_now:
+            self.rebuild()
 
     # -- the candidate index (memory only, rebuilt from the store after a recovery)
 
@@ -247,6 +250,8 @@ def new_story(article: dict, ts: float, vector: dict[str, float]) -> dict:
 
 def _with_member(story: dict, article: dict, ts: float, *, copy: bool, vector: dict | None = None) -> dict:
     """A new story dict with `article` added (the stored one is not changed in place: the store may be shared)."""
+    if any(member["id"] == article["id"] for member in story["members"]):
+        return story  # already counted (a replay whose table writes were half flushed): count it once
     story = dict(story)
     source = _source(article)
     story["articles"] += 1

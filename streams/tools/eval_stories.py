@@ -98,11 +98,12 @@ def enriched_slice(articles: list[dict]) -> list[dict]:
     return out
 
 
-def assign_all(enriched: list[dict], threshold: float) -> tuple[dict[str, str], float]:
+def assign_all(enriched: list[dict], threshold: float | None) -> tuple[dict[str, str], float]:
     from ..pipeline import event_time
     from ..stories import StoryBook
+    from ..stories.assign import DEFAULT_THRESHOLD
 
-    book = StoryBook({}, threshold=threshold)
+    book = StoryBook({}, threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
     assigned = {}
     started = time.process_time()
     for article in enriched:
