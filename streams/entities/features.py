@@ -5,7 +5,10 @@ itself and from what surrounds it: the folded form (spelling variants meet),
 prefixes and suffixes (the article ال, the nisba ي/ية of adjectives, plural
 endings), the stem without proclitics (`وروسيا` looks like `روسيا`), the
 script and shape, the two words on each side, and whether the knowledge base
-knows the word or phrase as part of a name of some type (a gazetteer).
+knows the word or phrase as part of a name of some type (a gazetteer). From
+outside the training data (``streams.entities.lexicon``): the word's clusters
+learned from unlabelled news, those of its stem and of the words on each
+side, and the name lists the word or its stem is in.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from functools import lru_cache
 
 from streams.entities.clitics import clitic_of, feature_stem
 from streams.entities.kb import KnowledgeBase
+from streams.entities.lexicon import Lexicon
 from streams.entities.link import find_matches
 
 _PUNCT_SHAPE = "P"
 _CACHE_LIMIT = 30_000  # about 40 MB at most; cleared whole when full
-_CACHES: "weakref.WeakKeyDictionary[KnowledgeBase, tuple[int, dict[str, tuple[str, ...]]]]" = (
+_CACHES: "weakref.WeakKeyDictionary[KnowledgeBase, tuple[int, Lexicon, dict[str, tuple[str, ...]]]]" = (
     weakref.WeakKeyDictionary()
 )
 
@@ -78,13 +82,13 @@ def gazetteer_tags(kb: KnowledgeBase, matches, unit_tokens: Sequence[int], n_tok
     return tags
 
 
-def _local_features(kb: KnowledgeBase, f: str) -> tuple[str, ...]:
+def _local_features(kb: KnowledgeBase, f: str, lexicon: Lexicon) -> tuple[str, ...]:
     """Features of a folded word alone; cached, since news repeats its vocabulary."""
     entry = _CACHES.get(kb)
-    if entry is None or entry[0] != kb.version or len(entry[1]) > _CACHE_LIMIT:
-        entry = (kb.version, {})
+    if entry is None or entry[0] != kb.version or entry[1] is not lexicon or len(entry[2]) > _CACHE_LIMIT:
+        entry = (kb.version, lexicon, {})
         _CACHES[kb] = entry
-    cache = entry[1]
+    cache = entry[2]
     feats = cache.get(f)
     if feats is None:
         s = feature_stem(f)
@@ -100,6 +104,7 @@ def _local_features(kb: KnowledgeBase, f: str) -> tuple[str, ...]:
             out.append("gb=" + t)
         for t in sorted(kb.inner_types(s) | kb.inner_types(f)):
             out.append("gc=" + t)
+        out += lexicon.word_features(f)
         feats = cache[f] = tuple(out)
     return feats
 
@@ -109,11 +114,16 @@ def sentence_features(
     folded: Sequence[str],
     kb: KnowledgeBase,
     gaz: Sequence[str] | None = None,
+    lexicon: Lexicon | None = None,
 ) -> list[list[str]]:
-    """CRF attribute lists for one sentence (``gaz`` may be passed in if already computed)."""
+    """CRF attribute lists for one sentence (``gaz`` may be passed in if already computed;
+    ``lexicon`` defaults to the packaged word clusters and name lists)."""
     n = len(tokens)
     if gaz is None:
         gaz = gazetteer(kb, folded)
+    if lexicon is None:
+        lexicon = Lexicon.default()
+    ctx = [lexicon.context_features(w) for w in ("<s>", *folded, "</s>")]
     stems = [feature_stem(f) for f in folded]
     shapes = [shape(t) for t in tokens]
     pad_w = ["<s>", "<s>", *folded, "</s>", "</s>"]
@@ -123,7 +133,7 @@ def sentence_features(
     out: list[list[str]] = []
     for i in range(n):
         f = folded[i]
-        feats = list(_local_features(kb, f))
+        feats = list(_local_features(kb, f, lexicon))
         feats += (
             "sh=" + shapes[i],
             "w-2=" + pad_w[i], "w-1=" + pad_w[i + 1], "w+1=" + pad_w[i + 3], "w+2=" + pad_w[i + 4],
@@ -133,6 +143,8 @@ def sentence_features(
             "g=" + pad_g[i + 1], "g-1=" + pad_g[i], "g+1=" + pad_g[i + 2],
             "g-1g=" + pad_g[i] + "|" + pad_g[i + 1],
         )
+        feats += ctx[i][0]  # the clusters of the word on the left (or the sentence start)
+        feats += ctx[i + 2][1]  # and of the word on the right
         out.append(feats)
     return out
 
@@ -155,8 +167,10 @@ class ModelFeatures:
     sentence_features(...)]``, same order, so predictions do not change.
     """
 
-    def __init__(self, attributes: frozenset[str]) -> None:
+    def __init__(self, attributes: frozenset[str], lexicon: Lexicon | None = None) -> None:
         self.attributes = attributes
+        self.lexicon = lexicon if lexicon is not None else Lexicon.default()
+        self._cluster_context: dict[str, tuple[tuple[bytes, ...], tuple[bytes, ...]]] = {}
         self._kb_caches: "weakref.WeakKeyDictionary[KnowledgeBase, tuple[int, dict]]" = weakref.WeakKeyDictionary()
         self._context: dict[str, tuple[bytes | None, ...]] = {}
         self._stem_context: dict[str, tuple[bytes | None, bytes | None]] = {}
@@ -200,6 +214,20 @@ class ModelFeatures:
             ctx = self._stem_context[stem] = (self._known("s-1=" + stem), self._known("s+1=" + stem))
         return ctx
 
+    def _cluster_ctx(self, word: str) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """The word's clusters as the next token sees them, and as the previous one does."""
+        ctx = self._cluster_context.get(word)
+        if ctx is None:
+            if len(self._cluster_context) > _CACHE_LIMIT:
+                self._cluster_context.clear()
+            attributes = self.attributes
+            left, right = self.lexicon.context_features(word)
+            ctx = self._cluster_context[word] = (
+                tuple(a.encode() for a in left if a in attributes),
+                tuple(a.encode() for a in right if a in attributes),
+            )
+        return ctx
+
     def sentence(
         self,
         tokens: Sequence[str],
@@ -212,12 +240,14 @@ class ModelFeatures:
             gaz = gazetteer(kb, folded)
         words = self._words(kb)
         attributes = self.attributes
+        lexicon = self.lexicon
         local = []
         for f in folded:
             kept = words.get(f)
             if kept is None:
-                kept = words[f] = tuple(a.encode() for a in _local_features(kb, f) if a in attributes)
+                kept = words[f] = tuple(a.encode() for a in _local_features(kb, f, lexicon) if a in attributes)
             local.append(kept)
+        k_ctx = [self._cluster_ctx(w) for w in ("<s>", *folded, "</s>")]
         bound = self._word_context("<s>"), self._word_context("</s>")
         w_ctx = [bound[0], bound[0], *[self._word_context(f) for f in folded], bound[1], bound[1]]
         s_bound = self._stem_ctx("<s>"), self._stem_ctx("</s>")
@@ -242,5 +272,5 @@ class ModelFeatures:
                 sh_ctx[i][1], sh_ctx[i + 2][2],
                 g_ctx[i + 1][0], g_ctx[i][1], g_ctx[i + 2][2],
                 gg[i],
-            ))])
+            )), *k_ctx[i][0], *k_ctx[i + 2][1]])
         return out

@@ -22,6 +22,7 @@ import pycrfsuite
 from streams.entities.clitics import clitic_of, feature_stem
 from streams.entities.features import ModelFeatures
 from streams.entities.kb import KnowledgeBase
+from streams.entities.lexicon import Lexicon
 from streams.entities.tokens import fold_token
 
 MODEL_DIR = Path(__file__).with_name("model")
@@ -57,7 +58,8 @@ def bio_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
 class NerTagger:
     """BIO tagging of token lists; the KB supplies the gazetteer features."""
 
-    def __init__(self, model_path: str | Path, kb: KnowledgeBase | None = None) -> None:
+    def __init__(self, model_path: str | Path, kb: KnowledgeBase | None = None,
+                 lexicon: Lexicon | None = None) -> None:
         path = Path(model_path)
         if not path.is_file():
             raise FileNotFoundError(f"NER model not found: {path} (train it with newsstreams train-ner)")
@@ -78,7 +80,10 @@ class NerTagger:
                 known.add(attr[2:])
         self._attrs = frozenset(attrs)
         self._known = frozenset(known)
-        self._features = ModelFeatures(self._attrs)
+        # Word clusters and name lists (``streams.entities.lexicon``): the
+        # packaged files, which the packaged model was trained with.
+        self.lexicon = lexicon if lexicon is not None else Lexicon.default()
+        self._features = ModelFeatures(self._attrs, self.lexicon)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "NerTagger":

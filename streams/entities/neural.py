@@ -26,6 +26,7 @@ import numpy as np
 
 from streams.entities.features import gazetteer, sentence_features, shape
 from streams.entities.kb import KnowledgeBase
+from streams.entities.lexicon import Lexicon
 from streams.entities.tokens import fold_token
 
 # CRF attribute names the network does not take from ``sentence_features``:
@@ -34,13 +35,15 @@ from streams.entities.tokens import fold_token
 _NOT_WORD_LEVEL = frozenset({
     "w-2", "w-1", "w+1", "w+2", "s-1", "s+1", "w-1w", "ww+1", "sh", "sh-1", "sh+1", "g", "g-1", "g+1", "g-1g",
 })
+_NO_LEXICON = Lexicon.empty()
 MAX_WORD_CHARS = 20  # longer words keep their first and last letters only
 BOW, EOW = "\u0002", "\u0003"
 
 
 def word_attributes(folded: str, kb: KnowledgeBase) -> list[str]:
     """The CRF attributes that depend on the folded word alone (word, stem, affixes, KB types)."""
-    feats = sentence_features([folded], [folded], kb, [""])[0]
+    # Without the word clusters and name lists: the networks were trained before them.
+    feats = sentence_features([folded], [folded], kb, [""], lexicon=_NO_LEXICON)[0]
     return [a for a in feats if a.partition("=")[0] not in _NOT_WORD_LEVEL]
 
 

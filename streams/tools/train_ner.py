@@ -24,6 +24,7 @@ from streams.entities.conll import read_conll
 from streams.tools.eval_ner import score
 from streams.entities.features import sentence_features
 from streams.entities.kb import KnowledgeBase
+from streams.entities.lexicon import Lexicon
 from streams.entities.ner import DEFAULT_MODEL, NerTagger, propagate
 from streams.entities.tokens import fold_token
 
@@ -31,8 +32,9 @@ DEFAULT_TRAIN = Path(__file__).resolve().parents[3] / "shared" / "data" / "anerc
 DEFAULTS = {"c1": 0.02, "c2": 0.05, "max_iterations": 200, "min_freq": 1}
 
 
-def _features(sentences, kb):
-    return [sentence_features(tokens, [fold_token(t) for t in tokens], kb) for tokens, _tags in sentences]
+def _features(sentences, kb, lexicon=None):
+    return [sentence_features(tokens, [fold_token(t) for t in tokens], kb, lexicon=lexicon)
+            for tokens, _tags in sentences]
 
 
 def _fit(xs, ys, model_path: Path, params: dict, order: list[int]) -> None:
@@ -62,6 +64,7 @@ def train_ner(
     min_freq: int = DEFAULTS["min_freq"],
     refit: bool = True,
     kb: KnowledgeBase | None = None,
+    lexicon: Lexicon | None = None,
 ) -> dict:
     """Train on the first sentences, score on the last ``dev_fraction``; return the scores.
 
@@ -74,6 +77,7 @@ def train_ner(
     if not 0 <= dev_fraction < 1:
         raise ValueError("dev_fraction must be in [0, 1)")
     kb = kb if kb is not None else KnowledgeBase.packaged()
+    lexicon = lexicon if lexicon is not None else Lexicon.default()
     sentences = read_conll(train_path)
     n_dev = int(round(len(sentences) * dev_fraction))
     n_train = len(sentences) - n_dev
@@ -82,7 +86,7 @@ def train_ner(
     params = {"c1": c1, "c2": c2, "max_iterations": max_iterations, "min_freq": min_freq}
     model_path = Path(model_path) if model_path is not None else DEFAULT_MODEL
     started = time.perf_counter()
-    xs = _features(sentences, kb)
+    xs = _features(sentences, kb, lexicon)
     ys = [tags for _tokens, tags in sentences]
     order = list(range(n_train))
     random.Random(seed).shuffle(order)
@@ -98,7 +102,7 @@ def train_ner(
         "train_seconds": round(train_seconds, 1),
     }
     if n_dev:
-        tagger = NerTagger(model_path, kb)
+        tagger = NerTagger(model_path, kb, lexicon)
         t0 = time.perf_counter()
         pred = [tagger.tag_features(xs[i]) for i in range(n_train, len(xs))]
         tag_seconds = time.perf_counter() - t0
