@@ -13,7 +13,7 @@ import pytest
 from streams.cli import main
 from streams.contracts import validation_errors
 from streams.ingest.sources import iter_raw_articles
-from streams.pipeline import Pipeline
+from streams.pipeline import ENRICHED_SCHEMA, Pipeline
 from streams.routing.combine import OTHER
 from streams.routing.model import DEFAULT_MODEL_PATH, SectionModel, is_arabic
 from streams.routing.rules import RulesError, RulesWatcher, load_rules, rules_from_text
@@ -217,7 +217,7 @@ def test_pipeline_output_always_has_a_category_and_validates():
                             "body": "zzz qqq www vvv bbb nnn mmm", "published_at": "2024-01-01T00:00:00Z"})
     [article] = pipeline.process(payload)
     assert article["categories"] == [{"id": OTHER, "score": 0.0, "hits": [], "via": "none"}]
-    assert article["schema"] == "enriched_article/2" and validation_errors(article) == []
+    assert article["schema"] == ENRICHED_SCHEMA and validation_errors(article) == []
 
 
 # ------------------------------------------------------------ the rules file
