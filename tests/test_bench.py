@@ -58,3 +58,12 @@ def test_cpu_is_measured_per_process_and_a_gone_process_counts_nothing():
     own = os.getpid()
     assert cpu_seconds([own]) > 0
     assert cpu_seconds([own, child.pid]) == pytest.approx(cpu_seconds([own]), abs=0.05)
+
+
+def test_the_bench_measures_routing_apart_from_the_rest_of_enrich():
+    from streams.tools.bench import routing_cost
+
+    figures = routing_cost(sample=20)
+    assert 0 < figures["section_model_cpu_ms_per_article"] <= figures["route_cpu_ms_per_article"]
+    assert figures["route_cpu_ms_per_article"] < figures["enrich_cpu_ms_per_article"]
+    assert 0 < figures["route_share_of_enrich"] < 1

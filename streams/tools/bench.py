@@ -458,6 +458,39 @@ def ner_speed(sample: int = 400) -> float:
     return tokens / (time.perf_counter() - started)
 
 
+def routing_cost(sample: int = 400) -> dict:
+    """CPU per article of routing (rules + section model) against all of enrich, on one core, no broker.
+
+    Routing runs inside the enrich stage, so the stage figures cannot show it
+    apart; this measures the two on the same seed-like articles, each after a
+    warm-up on other articles (a worker's caches hold the words of earlier ones).
+    """
+    from ..pipeline import Pipeline
+    from ..routing.model import shared_model
+
+    pipeline = Pipeline()
+    pipeline.warm()
+    warm = [a for p in seed_like_articles(sample, prefix="routewarm", seed=5) for a in pipeline.parse(p)]
+    parsed = [a for p in seed_like_articles(sample, prefix="route", seed=4) for a in pipeline.parse(p)]
+    for article in warm:
+        pipeline.enrich(article)
+    rules = pipeline.rules()
+    model = shared_model(rules.model.file if rules.model is not None else None)
+
+    def cpu_ms(step) -> float:
+        started = time.process_time()
+        for article in parsed:
+            step(article)
+        return (time.process_time() - started) / len(parsed) * 1000
+
+    entities = {id(a): pipeline.extractor.extract(a["body"]) for a in parsed}
+    route = cpu_ms(lambda a: rules.route(a.get("title") or "", a["body"], entities[id(a)], language=a.get("language")))
+    section_model = cpu_ms(lambda a: model.probabilities(a.get("title") or "", a["body"]))
+    enrich = cpu_ms(pipeline.enrich)
+    return {"route_cpu_ms_per_article": round(route, 3), "section_model_cpu_ms_per_article": round(section_model, 3),
+            "enrich_cpu_ms_per_article": round(enrich, 3), "route_share_of_enrich": round(route / enrich, 3)}
+
+
 SCALING_SENTENCES = (4, 8, 16, 32, 64)
 
 
@@ -524,6 +557,9 @@ def run_bench(*, articles: int, rate: int, latency_seconds: int, workers: int) -
         sampler.stop()
     figures["ner_tokens_per_s"] = ner_speed()
     figures["cost_by_size"] = cost_by_size()
+    figures["routing"] = routing_cost()
+    print(f"bench: routing {figures['routing']['route_cpu_ms_per_article']} ms CPU per article, "
+          f"{figures['routing']['route_share_of_enrich']:.0%} of enrich", file=sys.stderr)
     for row in figures["cost_by_size"]:
         print(f"bench: {row['body_chars']:,} characters, {row['entities']} entities: "
               f"{row['cpu_ms_per_article']} ms CPU per page", file=sys.stderr)
@@ -549,5 +585,6 @@ def run_bench(*, articles: int, rate: int, latency_seconds: int, workers: int) -
         "ner_tokens_per_s": round(figures["ner_tokens_per_s"]),
         "produce_per_s": round(figures["produce_per_s"], 1),
         "cost_by_size": figures["cost_by_size"],
+        "routing": figures["routing"],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
     }
