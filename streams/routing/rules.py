@@ -31,7 +31,12 @@ Scoring, per category:
 
 A category is assigned when its score reaches its threshold and at least
 ``min_relative_score`` × the best score of the article; at most
-``max_categories`` are returned, best first.
+``max_categories`` are returned, best first (``RuleSet.categorize``).
+
+What the worker publishes comes from ``RuleSet.route``: these scores, the
+file's ``force``/``forbid`` conditions and, when the file has a ``model:``
+block, the section model's probabilities, merged by
+``streams.routing.combine`` (never empty: ``other`` when nothing fits).
 """
 
 from __future__ import annotations
