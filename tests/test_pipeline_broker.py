@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from streams import topics
+from streams.cli import main as cli_main
 from streams.contracts import validation_errors
 from streams.ingest.sources import iter_raw_articles
 from streams.pipeline import mentions_of
@@ -38,7 +39,7 @@ def _seed_payloads(published: datetime) -> list[bytes]:
     return payloads
 
 
-async def test_seeds_flow_through_every_topic(broker, start_worker):
+async def test_seeds_flow_through_every_topic(broker, start_worker, capsys):
     worker = start_worker(NEWSSTREAMS_PARTITIONS=1, NEWSSTREAMS_GRACE="1m")
     published = datetime(2026, 11, 20, 9, 1, 30, tzinfo=timezone.utc)
     seed_a, seed_b = _seed_payloads(published)
@@ -71,10 +72,21 @@ async def test_seeds_flow_through_every_topic(broker, start_worker):
     # Per-category topics hold exactly the articles routed there.
     categories = {c["id"] for a in enriched for c in a["categories"]}
     assert categories, "seed pages routed nowhere"
+    stories_of: dict[str, str] = {}
     for category in categories:
         expected = {a["id"] for a in enriched if category in {c["id"] for c in a["categories"]}}
         routed = await consume(broker, topics.category_topic(category), until=lambda m: len(m) >= len(expected))
         assert {m.key.decode() for m in routed} == expected
+        stories_of.update({a["id"]: a["story_id"] for a in values(routed)})
+        assert all(validation_errors(a) == [] for a in values(routed))
+
+    # Every routed article carries its story: the two pages' leads one, each embedded article its own,
+    # and each story's state is on the compacted stories topic.
+    assert stories_of[leads[0]["id"]] == stories_of[leads[1]["id"]]
+    assert len({stories_of[a["id"]] for a in enriched}) == 3
+    stories = values(await consume(broker, topics.STORIES, until=lambda m: {orjson.loads(v.value)["id"] for v in m}
+                                   >= set(stories_of.values())))
+    assert all(validation_errors(story) == [] for story in stories)
 
     # The malformed message is on the dead-letter topic with its original bytes.
     dead = values(await consume(broker, topics.DEADLETTER, until=lambda m: len(m) >= 1))
@@ -136,13 +148,25 @@ async def test_seeds_flow_through_every_topic(broker, start_worker):
         assert final["mentions"] == recount[key]["mentions"]
         assert final["articles"] == recount[key]["articles"]
 
+    # The stories, ranked over HTTP and on the command line: the two outlets' story first.
+    ranked = httpx.get(f"{worker.url}/stories", params={"window": "6h", "top": 5,
+                                                        "at": _iso(published + timedelta(hours=1))}, timeout=10).json()
+    assert ranked["stories"][0]["id"] == stories_of[leads[0]["id"]], ranked
+    assert ranked["stories"][0]["sources"] == 2 and all(validation_errors(s) == [] for s in ranked["stories"])
+    one = httpx.get(f"{worker.url}/stories/{stories_of[leads[0]['id']]}", timeout=10).json()
+    assert {m["id"] for m in one["members"]} == {a["id"] for a in leads}
+    assert httpx.get(f"{worker.url}/stories/s-nothing", timeout=10).status_code == 404
+    assert httpx.get(f"{worker.url}/stories", params={"window": "soon"}, timeout=10).status_code == 400
+    assert cli_main(["stories", "--url", worker.url, "--at", _iso(published + timedelta(hours=1))]) == 0
+    assert stories_of[leads[0]["id"]] in capsys.readouterr().out.splitlines()[1]
+
     metrics = httpx.get(f"{worker.url}/metrics", timeout=10).text
     assert 'newsstreams_deadletters_total{stage="parse"} 1.0' in metrics
     assert "newsstreams_windows_closed_total" in metrics
     # Each stage's own CPU is counted, so an operator can see where a worker's time goes.
     stage_cpu = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                  if line.startswith("newsstreams_stage_cpu_seconds_total{")}
-    assert set(stage_cpu) == {"parse", "enrich", "route", "aggregate"}
+    assert set(stage_cpu) == {"parse", "enrich", "story", "route", "aggregate"}
     assert all(seconds > 0 for seconds in stage_cpu.values()), stage_cpu
     process_cpu = next(float(line.split()[1]) for line in metrics.splitlines()
                        if line.startswith("process_cpu_seconds_total "))

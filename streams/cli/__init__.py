@@ -31,7 +31,7 @@ __all__ = [
 COMMAND_GROUPS = (
     running,    # run, worker
     messages,   # produce, consume
-    query,      # trending
+    query,      # trending, stories
     offline,    # process, eval-ner, train-ner, build-trend-filter, eval-routing
     publish,    # kb, deadletter replay, rules check/publish
     bench,      # bench

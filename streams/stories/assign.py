@@ -45,6 +45,7 @@ CENTROID_TERMS = 120
 INDEX_TERMS = 40
 """A story is found by its heaviest centroid terms; an article looks up with its own heaviest."""
 LOOKUP_TERMS = 25
+CANDIDATES = 5
 BUCKET_SECONDS = 900
 MAX_BUCKETS = 4 * 24 * 4
 """15-minute buckets of outlets, kept for four days: enough for a 24 h window and its recent past."""
@@ -82,7 +83,7 @@ class StoryBook:
     idf: Idf | None = None
     rebuild_now: bool = field(default=True, repr=False)
     """Build the candidate index from `store` now (a worker's table is empty until recovered: it rebuilds then)."""
-    _index: dict[str, set[str]] = field(default_factory=dict)
+    _index: dict[str, dict[str, float]] = field(default_factory=dict)
     _indexed: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -103,16 +104,17 @@ class StoryBook:
     def _index_story(self, story: dict) -> None:
         story_id = story["id"]
         self._unindex(story_id)
-        terms = tuple(term for term, _ in sorted(story["centroid"].items(), key=lambda i: (-i[1], i[0]))[:INDEX_TERMS])
-        self._indexed[story_id] = terms
-        for term in terms:
-            self._index.setdefault(term, set()).add(story_id)
+        norm = story["centroid_norm"] or 1.0
+        top = sorted(story["centroid"].items(), key=lambda i: (-i[1], i[0]))[:INDEX_TERMS]
+        self._indexed[story_id] = tuple(term for term, _ in top)
+        for term, weight in top:
+            self._index.setdefault(term, {})[story_id] = weight / norm
 
     def _unindex(self, story_id: str) -> None:
         for term in self._indexed.pop(story_id, ()):
             holders = self._index.get(term)
             if holders is not None:
-                holders.discard(story_id)
+                holders.pop(story_id, None)
                 if not holders:
                     del self._index[term]
 
@@ -139,7 +141,7 @@ class StoryBook:
                 return self._placed(article_id, story, new=False, similarity=1.0)
         vector = article_vector(article, self.idf)
         best, best_id, best_similarity = None, None, 0.0
-        for story_id in self._candidates(vector):
+        for story_id in self._candidates(vector, ts):
             story = self.store.get(story_key(story_id))
             if story is None or not _open_at(story, ts, self.quiet):
                 continue
@@ -159,11 +161,21 @@ class StoryBook:
         self._index_story(story)
         return Assignment(story["id"], story, new=new, similarity=similarity)
 
-    def _candidates(self, vector: dict[str, float]) -> list[str]:
-        found: set[str] = set()
-        for term, _ in sorted(vector.items(), key=lambda i: (-i[1], i[0]))[:LOOKUP_TERMS]:
-            found |= self._index.get(term, set())
-        return sorted(found)
+    def _candidates(self, vector: dict[str, float], ts: float) -> list[str]:
+        """The open stories most likely to be the article's, by a dot product over their indexed terms.
+
+        The index holds each story's heaviest centroid terms with their weight
+        (over the centroid's norm), so the sum is a lower bound of the cosine,
+        computed without reading a story. Only the best `CANDIDATES` are then
+        compared in full: a rare term shared with one story counts as much as
+        a common one shared with hundreds.
+        """
+        scores: dict[str, float] = {}
+        for term, weight in sorted(vector.items(), key=lambda i: (-i[1], i[0]))[:LOOKUP_TERMS]:
+            for story_id, story_weight in self._index.get(term, {}).items():
+                scores[story_id] = scores.get(story_id, 0.0) + weight * story_weight
+        ranked = sorted(scores.items(), key=lambda i: (-i[1], i[0]))
+        return [story_id for story_id, _ in ranked[:CANDIDATES]]
 
     # -- event time
 

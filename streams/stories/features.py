@@ -29,6 +29,8 @@ TITLE_WEIGHT = 3.0
 BODY_WORDS = 250
 ENTITY_WEIGHT = 2.5
 LOC_WEIGHT = 1.0
+CHARS_PER_WORD = 12
+"""Generous: Arabic words average about six letters with the space; a lead is cut at this many per word."""
 MIN_WORD = 3
 """Shorter words (after stripping) are mostly particles and fragments."""
 VECTOR_TERMS = 60
@@ -45,10 +47,10 @@ class Idf:
         self.frequencies = frequencies
         self.unknown = math.log((documents + 1) / 1.5)
         """A word the table does not have is rare (the table keeps words seen at least 3 times)."""
+        self.weights = {term: math.log((documents + 1) / (df + 0.5)) for term, df in frequencies.items()}
 
     def __call__(self, term: str) -> float:
-        df = self.frequencies.get(term)
-        return self.unknown if df is None else math.log((self.documents + 1) / (df + 0.5))
+        return self.weights.get(term, self.unknown)
 
     @classmethod
     @lru_cache(maxsize=1)
@@ -75,6 +77,8 @@ def word_term(token: str) -> str | None:
 
 
 def words(text: str, limit: int | None = None) -> list[str]:
+    if limit is not None:
+        text = (text or "")[:limit * CHARS_PER_WORD]  # folding the whole of a long body would be wasted
     tokens = _WORD_RE.findall(fold(text or ""))
     if limit is not None:
         tokens = tokens[:limit]

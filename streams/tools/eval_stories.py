@@ -27,6 +27,7 @@ import lzma
 import random
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from ..clock import iso_to_epoch
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     for threshold in args.threshold or [DEFAULT_THRESHOLD]:
         assigned, cpu = assign_all(enriched, threshold)
         result = {"threshold": threshold, **pairwise(assigned, pairs), "articles": len(enriched),
-                  "stories": len(set(assigned.values())), "cpu_ms_per_article": round(cpu * 1000, 3)}
+                  "stories": len(set(assigned.values())),
+                  "largest": max(Counter(assigned.values()).values()), "cpu_ms_per_article": round(cpu * 1000, 3)}
         by_kind = {kind: pairwise(assigned, [q for q in pairs if q["kind"] == kind])
                    for kind in sorted({q["kind"] for q in pairs})}
         result["by_kind"] = {k: {m: v[m] for m in ("pairs", "same", "precision", "recall")} for k, v in by_kind.items()}

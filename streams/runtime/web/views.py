@@ -8,6 +8,10 @@ from faust.web import Request, Response, View
 
 from ... import metrics
 from ...clock import parse_time
+from ...settings import parse_duration
+from ...stories import story_record, top_stories
+from ...stories.assign import story_key
+from ...stories.query import merge_top
 from ...trending.query import find_spec, merge_timelines, merge_trending, timeline, top_trending
 from .cluster import Cluster
 
@@ -24,7 +28,7 @@ def _bad_request(view: View, message: str) -> Response:
 
 
 def attach(runtime) -> None:
-    """The dashboard, `/trending`, `/entities/{id}` and `/metrics` on the runtime's app."""
+    """The dashboard, `/trending`, `/entities/{id}`, `/stories`, `/stories/{id}` and `/metrics` on the runtime's app."""
     app, windows, cluster = runtime.app, runtime.settings.windows, Cluster(runtime)
 
     @app.page("/")
@@ -84,6 +88,54 @@ def attach(runtime) -> None:
             if found is None:
                 return self.json({"error": f"no counts for entity {entity_id!r}"}, status=404)
             return self.json(found)
+
+    def local_stories():
+        table = runtime.stories
+        return [] if table is None else [story for key, story in list(table.items())
+                                         if isinstance(key, str) and key.startswith("s/") and story]
+
+    @app.page("/stories")
+    class Stories(View):
+        """The stories ranked by breaking score (`streams.stories.query`); the owner of the stories answers."""
+
+        async def get(self, request: Request) -> Response:
+            query = request.query
+            try:
+                window = parse_duration(query.get("window") or "6h")
+            except ValueError as exc:
+                return _bad_request(self, f"window: {exc}")
+            try:
+                top = int(query.get("top") or 10)
+            except ValueError:
+                return _bad_request(self, "top must be a whole number")
+            if not 1 <= top <= MAX_TOP:
+                return _bad_request(self, f"top must be between 1 and {MAX_TOP}")
+            try:
+                at = parse_time(query["at"]) if query.get("at") else None
+            except ValueError as exc:
+                return _bad_request(self, f"at: {exc}")
+            category = query.get("category") or None
+            result = top_stories(local_stories(), at=at, window=window, top=top, category=category)
+            if not query.get("local"):
+                params = {"window": f"{window}s", "top": top, "at": at, "category": category}
+                answers, partial = await cluster.ask_peers("/stories", params)
+                result = merge_top([result, *[a for a in answers if a]], top)
+                result["partial"] = partial
+            return self.json(result)
+
+    @app.page("/stories/{story_id}")
+    class Story(View):
+        async def get(self, request: Request, story_id: str) -> Response:
+            table = runtime.stories
+            story = None if table is None else table.get(story_key(story_id))
+            if story is not None:
+                return self.json(story_record(story))
+            if not request.query.get("local"):
+                answers, _ = await cluster.ask_peers(f"/stories/{story_id}", {})
+                found = [a for a in answers if a]
+                if found:
+                    return self.json(found[0])
+            return self.json({"error": f"no story {story_id!r}"}, status=404)
 
     @app.page("/metrics")
     class Metrics(View):
