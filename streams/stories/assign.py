@@ -38,7 +38,11 @@ from dataclasses import dataclass, field
 from .features import Idf, article_vector, cosine
 
 DEFAULT_QUIET = 48 * 3600
-DEFAULT_THRESHOLD = 0.30
+DEFAULT_THRESHOLD = 0.20
+DEFAULT_SPAN = 72 * 3600
+"""A story takes articles for this long after its first one: a story is an event, not a topic. Without
+it, a subject in the news every day (the Iran nuclear deal in May 2018) grows into one story of weeks,
+its centroid drifting from the decision to every later reaction; see docs/stories.md."""
 KEEP_CLOSED = 7 * 86400
 """How long a closed story stays in the table (queryable by id) before it is dropped."""
 CENTROID_TERMS = 120
@@ -80,6 +84,7 @@ class StoryBook:
     store: MutableMapping
     quiet: int = DEFAULT_QUIET
     threshold: float = DEFAULT_THRESHOLD
+    span: int = DEFAULT_SPAN
     idf: Idf | None = None
     rebuild_now: bool = field(default=True, repr=False)
     """Build the candidate index from `store` now (a worker's table is empty until recovered: it rebuilds then)."""
@@ -143,7 +148,7 @@ class StoryBook:
         best, best_id, best_similarity = None, None, 0.0
         for story_id in self._candidates(vector, ts):
             story = self.store.get(story_key(story_id))
-            if story is None or not _open_at(story, ts, self.quiet):
+            if story is None or not _open_at(story, ts, self.quiet, self.span):
                 continue
             similarity = cosine(vector, story["centroid"], story["centroid_norm"])
             if similarity > best_similarity or (similarity == best_similarity and best_id is not None
@@ -224,8 +229,10 @@ class StoryBook:
         return dropped
 
 
-def _open_at(story: dict, ts: float, quiet: int) -> bool:
-    return not story.get("closed") and story["first_ts"] - quiet <= ts <= story["last_ts"] + quiet
+def _open_at(story: dict, ts: float, quiet: int, span: int) -> bool:
+    """Whether an article of event time `ts` may join: the story is not quiet, and not older than `span`."""
+    return (not story.get("closed") and story["first_ts"] - quiet <= ts <= story["last_ts"] + quiet
+            and ts - story["first_ts"] <= span)
 
 
 def _source(article: dict) -> str:
