@@ -33,6 +33,20 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=cmd_train_ner)
 
     p = subparsers.add_parser(
+        "train-embeddings",
+        help="rebuild the NER tagger's word clusters (from the ANT corpus) and name lists",
+        description="Trains word vectors on the ANT corpus, clusters them and writes the word -> cluster "
+                    "ids file and the name lists the tagger reads (streams/entities/model/); deterministic, "
+                    "one thread. Needs the 'embeddings' extra. Retrain the tagger (train-ner) afterwards.",
+    )
+    p.add_argument("--corpus", default="../shared/data/ant/ant_v2.1.jsonl.xz",
+                   help="ANT corpus, xz-compressed JSON Lines (default: %(default)s)")
+    p.add_argument("--names", default="../shared/data/names/person_name_tokens.tsv",
+                   help="Wikidata person-name tokens (default: %(default)s)")
+    p.add_argument("--names-only", action="store_true", help="rebuild the name lists only")
+    p.set_defaults(func=cmd_train_embeddings)
+
+    p = subparsers.add_parser(
         "build-trend-filter",
         help="recompute which names may not trend (not_trending.json) from the ANT corpus and ANERcorp",
         description="Tags every article of the ANT corpus with the packaged tagger and linker and writes the "
@@ -109,6 +123,13 @@ def cmd_eval_ner(args) -> int:
     print(report)
     print(orjson.dumps(summary).decode())
     return 0
+
+
+def cmd_train_embeddings(args) -> int:
+    from ..tools.train_embeddings import main
+
+    argv = ["--ant", args.corpus, "--names", args.names] + (["--names-only"] if args.names_only else [])
+    return main(argv)
 
 
 def cmd_train_ner(args) -> int:

@@ -44,11 +44,12 @@ class Lexicon:
         names: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.ks = tuple(int(k) for k in ks)
-        self._bits = max((k - 1).bit_length() for k in self.ks) if self.ks else 0
-        # One packed int per word (far smaller than a tuple per word).
-        self._clusters: dict[str, int] = {}
+        # Words share their id tuples (about 30,000 distinct ones for 100,000 words).
+        self._clusters: dict[str, tuple[int, ...]] = {}
+        self._tuples: dict[tuple[int, ...], tuple[int, ...]] = {}
+        self._strings: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
         for word, ids in (clusters or {}).items():
-            self._clusters[word] = self._pack(tuple(ids))
+            self._clusters[word] = self._checked(tuple(ids))
         self.name_lists: tuple[str, ...] = NAME_LISTS
         self._names: dict[str, int] = {}
         for word, lists in (names or {}).items():
@@ -84,12 +85,11 @@ class Lexicon:
             if not header or header[0] != "word" or not all(h.startswith("k") for h in header[1:]):
                 raise ValueError(f"{path}: the first line must be 'word<TAB>k64<TAB>k256...', got {header!r}")
             self.ks = tuple(int(h[1:]) for h in header[1:])
-            self._bits = max((k - 1).bit_length() for k in self.ks)
-            pack = self._pack
+            checked = self._checked
             table = self._clusters
             for line in fh:
                 fields = line.rstrip("\n").split("\t")
-                table[fields[0]] = pack(tuple(int(x) for x in fields[1:]))
+                table[fields[0]] = checked(tuple(int(x) for x in fields[1:]))
 
     def _read_names(self, path: Path) -> None:
         if not path.is_file():
@@ -102,15 +102,10 @@ class Lexicon:
                 word, _tab, lists = line.rstrip("\n").partition("\t")
                 self._names[word] = self._name_mask(lists.split(","))
 
-    def _pack(self, ids: tuple[int, ...]) -> int:
-        if len(ids) != len(self.ks):
-            raise ValueError(f"expected {len(self.ks)} cluster ids, got {ids!r}")
-        packed = 0
-        for level, (c, k) in enumerate(zip(ids, self.ks)):
-            if not 0 <= c < k:
-                raise ValueError(f"cluster id {c} out of range for {k} clusters")
-            packed |= c << (level * self._bits)
-        return packed
+    def _checked(self, ids: tuple[int, ...]) -> tuple[int, ...]:
+        if len(ids) != len(self.ks) or not all(0 <= c < k for c, k in zip(ids, self.ks)):
+            raise ValueError(f"cluster ids {ids!r} do not fit {self.ks} clusters")
+        return self._tuples.setdefault(ids, ids)
 
     def _name_mask(self, lists: Iterable[str]) -> int:
         mask = 0
@@ -125,11 +120,7 @@ class Lexicon:
 
     def clusters(self, word: str) -> tuple[int, ...] | None:
         """Cluster ids of a folded word, coarse to fine; None if it has none."""
-        packed = self._clusters.get(word)
-        if packed is None:
-            return None
-        mask = (1 << self._bits) - 1
-        return tuple((packed >> (level * self._bits)) & mask for level in range(len(self.ks)))
+        return self._clusters.get(word)
 
     def word_clusters(self, word: str) -> tuple[int, ...] | None:
         """Clusters of the word, else of the first clitic-stripped form that has some
@@ -148,6 +139,14 @@ class Lexicon:
         return tuple(n for i, n in enumerate(self.name_lists) if mask >> i & 1)
 
     # ------------------------------------------------------------- features
+    def _named(self, prefix: str, ids: tuple[int, ...]) -> tuple[str, ...]:
+        """`k64=12`, `k256=…` … for a tuple of ids; made once per prefix and tuple."""
+        key = (prefix, ids)
+        out = self._strings.get(key)
+        if out is None:
+            out = self._strings[key] = tuple(f"{prefix}{k}={c}" for k, c in zip(self.ks, ids))
+        return out
+
     def word_features(self, word: str) -> list[str]:
         """Features of a word alone: its clusters (`k64=12` … or `k=oov`), its stem's
         clusters (`ks64=…`), and the name lists of the word (`n_pn`) or else of its stem
@@ -159,12 +158,12 @@ class Lexicon:
             if ids is None:
                 out.append("k=oov")
             else:
-                out += [f"k{k}={c}" for k, c in zip(ks, ids)]
+                out += self._named("k", ids)
             stem = feature_stem(word)
             if stem != word:
                 sids = self.clusters(stem)
                 if sids is not None:
-                    out += [f"ks{k}={c}" for k, c in zip(ks, sids)]
+                    out += self._named("ks", sids)
         if self._names:
             stem = feature_stem(word)
             own = self._names.get(word, 0)
@@ -176,20 +175,19 @@ class Lexicon:
                     out.append("ns_" + name)
         return out
 
-    def context_features(self, word: str) -> tuple[list[str], list[str]]:
+    def context_features(self, word: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The word's clusters as seen by the next token (`k-1_64=…`) and by the
         previous one (`k+1_64=…`); sentence bounds are ``<s>`` and ``</s>``."""
         if not self.ks:
-            return [], []
+            return (), ()
         if word == "<s>":
-            return ["k-1=bound"], []
+            return ("k-1=bound",), ()
         if word == "</s>":
-            return [], ["k+1=bound"]
+            return (), ("k+1=bound",)
         ids = self.word_clusters(word)
         if ids is None:
-            return [], []
-        return ([f"k-1_{k}={c}" for k, c in zip(self.ks, ids)],
-                [f"k+1_{k}={c}" for k, c in zip(self.ks, ids)])
+            return (), ()
+        return self._named("k-1_", ids), self._named("k+1_", ids)
 
 
 @lru_cache(maxsize=1)
