@@ -27,8 +27,8 @@ from ..text.normalize import fold
 
 TITLE_WEIGHT = 3.0
 BODY_WORDS = 250
-ENTITY_WEIGHT = 2.5
-LOC_WEIGHT = 1.0
+ENTITY_WEIGHT = 7.5
+LOC_WEIGHT = 3.0
 CHARS_PER_WORD = 12
 """Generous: Arabic words average about six letters with the space; a lead is cut at this many per word."""
 MIN_WORD = 3
@@ -102,7 +102,7 @@ def article_vector(article: dict, idf: Idf | None = None) -> dict[str, float]:
             continue
         weight = LOC_WEIGHT if entity.get("type") == "LOC" else ENTITY_WEIGHT
         mentions = entity.get("mentions") or 1
-        weights[f"e:{entity_id}"] = weight * (1.0 + math.log(max(1, mentions))) * 3.0
+        weights[f"e:{entity_id}"] = weight * (1.0 + math.log(max(1, mentions)))
     top = sorted(weights.items(), key=lambda item: (-item[1], item[0]))[:VECTOR_TERMS]
     norm = math.sqrt(sum(w * w for _, w in top))
     if norm == 0:
