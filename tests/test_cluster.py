@@ -12,7 +12,8 @@ import pytest
 
 from streams import topics
 from streams.tools.bench import seed_like_articles
-from streams.pipeline import Pipeline, mentions_of
+from streams.pipeline import Pipeline, event_time, mentions_of
+from streams.stories import StoryBook
 from streams.trending.windows import WindowSpec, brute_force_counts
 
 from .conftest import consume, produce, values
@@ -111,6 +112,19 @@ async def test_restarted_worker_closes_the_same_windows(broker, start_worker, si
         assert final["articles"] == recount[key]["articles"], key
     figures(f"restart after {sig.name}: {len(finals)} windows closed equal to the recount, "
             f"{len(closed) - len(finals)} published twice")
+
+    # Every article keeps the story an uninterrupted run gives it: stories have one owner, which places
+    # the articles in their partition's order, and an article read again after the restart keeps its story.
+    book = StoryBook({})
+    expected_story = {a["id"]: book.assign(a, event_time(a)).story_id for a in unique_by_id(enriched)}
+    routed: dict[str, str] = {}
+    for category in sorted({c["id"] for a in enriched for c in a["categories"]}):
+        wanted = {a["id"] for a in enriched if category in {c["id"] for c in a["categories"]}}
+        for article in values(await consume(broker, topics.category_topic(category), timeout=60,
+                                            until=lambda m, wanted=wanted: {v.key.decode() for v in m} >= wanted)):
+            assert routed.setdefault(article["id"], article["story_id"]) == article["story_id"], article["id"]
+    assert routed == expected_story
+    assert len(set(expected_story.values())) < len(expected_story), "some articles share a story"
 
 
 async def test_article_later_than_grace_is_dead_lettered_and_counted_as_late(broker, start_worker):
