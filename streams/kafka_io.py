@@ -205,13 +205,21 @@ async def consume_batches(
         await consumer.stop()
 
 
-async def ensure_topics(bootstrap: str, topics: dict[str, tuple[int, dict]]) -> list[str]:
+class PartitionMismatch(ValueError):
+    """An existing topic has another number of partitions than the worker's tables need; the message says which."""
+
+
+async def ensure_topics(bootstrap: str, topics: dict[str, tuple[int, dict]],
+                        exact: dict[str, int] | None = None) -> list[str]:
     """Create the topics that are missing, with the given partitions and configs.
 
     A consumer that subscribes first makes the broker auto-create a topic with
     its own default partition count, which then disagrees with the table
     changelogs; creating everything up front avoids that. Existing topics are
-    left as they are. Returns the names created.
+    left as they are, except that those named in `exact` must have exactly
+    that many partitions: a table written by a stage has one changelog
+    partition per partition of the stage's input, and Faust stops the stage at
+    its first write otherwise. Returns the names created.
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
@@ -235,6 +243,16 @@ async def ensure_topics(bootstrap: str, topics: dict[str, tuple[int, dict]]) -> 
                 created.append(topic.name)
             except TopicAlreadyExistsError:
                 pass
+        if exact:
+            found = {}
+            for description in await admin.describe_topics(sorted(exact)):
+                found[description["topic"]] = len(description.get("partitions") or ())
+            wrong = [f"{name} has {found[name]} partitions, the worker's tables need {count}"
+                     for name, count in sorted(exact.items()) if found.get(name, count) != count]
+            if wrong:
+                raise PartitionMismatch(
+                    "; ".join(wrong) + ": set NEWSSTREAMS_PARTITIONS to the topics' partition count, "
+                    "or delete the topics (and the app's changelogs) to start again")
         return created
     finally:
         await admin.close()

@@ -177,7 +177,7 @@ async def test_records_waiting_before_the_first_commit_are_all_read(broker, star
     # Tombstones for keys the table never had: table recovery takes a while and changes nothing.
     await produce(broker, "waiting-near-duplicates-changelog", [None] * 3000,
                   keys=[orjson.dumps(f"absent-{i}") for i in range(3000)])
-    start_worker("waiting", NEWSSTREAMS_PARTITIONS=1)
+    start_worker("waiting")
 
     def counted(messages) -> set[str]:
         return {m["article_id"] for message in messages for m in orjson.loads(message.value).get("mentions", ())}
@@ -258,3 +258,13 @@ async def test_a_busy_entity_pane_is_written_once_per_batch_not_once_per_article
     changelog = await consume(broker, "busy-window-counts-changelog", until=lambda m: False, timeout=3)
     writes = [m for m in changelog if m.key and orjson.loads(m.key) == f"pane|{int(moment.timestamp())}|{busiest}"]
     assert 1 <= len(writes) <= articles_with_it // 4, f"{len(writes)} writes for {articles_with_it} articles"
+
+
+async def test_a_worker_refuses_topics_whose_partitions_its_tables_cannot_follow(broker, start_worker):
+    """articles.enriched made with the broker's default partitions, a worker told to use 1: one clear line, exit 2
+    (not a route stage stopped at its first table write)."""
+    await produce(broker, topics.ENRICHED, [b"{}"])
+    with pytest.raises(AssertionError, match="exited with 2") as refused:
+        start_worker("mismatch", NEWSSTREAMS_PARTITIONS=1)
+    assert ("newsstreams worker: articles.enriched has 4 partitions, the worker's tables need 1: "
+            "set NEWSSTREAMS_PARTITIONS" in str(refused.value)), str(refused.value)

@@ -61,7 +61,7 @@ def _start_worker(args, settings: Settings, *, demo_paths: list[Path] | None = N
 
 
 def _create_topics(runtime) -> None:
-    from ..kafka_io import BrokerUnavailable, ensure_topics
+    from ..kafka_io import BrokerUnavailable, PartitionMismatch, ensure_topics
     from ..routing.rules import RulesError, load_rules
 
     try:
@@ -69,8 +69,9 @@ def _create_topics(runtime) -> None:
     except RulesError as exc:
         raise UsageError(f"routing rules: {exc}") from None
     try:
-        asyncio.run(ensure_topics(bootstrap_servers(runtime.settings.broker_url), runtime.declared_topics(categories)))
-    except BrokerUnavailable as exc:
+        asyncio.run(ensure_topics(bootstrap_servers(runtime.settings.broker_url), runtime.declared_topics(categories),
+                                  exact=runtime.table_inputs()))
+    except (BrokerUnavailable, PartitionMismatch) as exc:
         raise UsageError(str(exc)) from None
 
 

@@ -68,6 +68,10 @@ class Runtime:
             found = self._topics[name] = _raw_topic(self.app, name)
         return found
 
+    def table_inputs(self) -> dict[str, int]:
+        """Topics whose records stages write tables for, and the partitions they must have (the tables')."""
+        return {topics.MENTIONS: self.settings.partitions, topics.ENRICHED: self.settings.partitions}
+
     def declared_topics(self, category_ids=()) -> dict[str, tuple[int, dict]]:
         """Every topic the topology reads or writes and the tables' changelogs, with partitions and configs."""
         partitions = self.settings.partitions
