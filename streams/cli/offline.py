@@ -87,9 +87,11 @@ def add_commands(subparsers) -> None:
 
 def cmd_process(args) -> int:
     from ..ingest.sources import IngestError, iter_raw_articles
-    from ..pipeline import Pipeline, RejectedArticle
+    from ..pipeline import Pipeline, RejectedArticle, event_time
+    from ..stories import StoryBook
 
     pipeline = Pipeline(rules_path=environment_value("NEWSSTREAMS_ROUTING_RULES"))
+    stories = StoryBook({})  # as the route stage does: each article with the story it joins, in input order
     out = sys.stdout
     rejected = 0
     for target in args.paths:
@@ -105,6 +107,7 @@ def cmd_process(args) -> int:
                 print(f"rejected {item.origin}: {exc.reason}", file=sys.stderr)
                 continue
             for article in articles:
+                article["story_id"] = stories.assign(article, event_time(article)).story_id
                 out.write(orjson.dumps(article).decode() + "\n")
     out.flush()
     return 1 if rejected and args.strict else 0
