@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timezone
+from pathlib import Path
 
 import orjson
 import pytest
@@ -23,6 +24,7 @@ from .inprocess import InProcess, record
 pytestmark = pytest.mark.timeout(300)
 
 HOUR = 3600
+ANT = Path(__file__).resolve().parents[2] / "shared" / "data" / "ant" / "ant_v2.1.jsonl.xz"
 T0 = 1_525_000_000  # 2018-04-29
 
 
@@ -176,9 +178,9 @@ def test_pairwise_quality_on_hand_checked_ant_pairs():
     """The first week of the labelled slice (see docs/stories.md): precision at least 0.9, recall 0.85."""
     from streams.tools import eval_stories
 
-    if not eval_stories.CORPUS.exists():
-        pytest.skip(f"the ANT corpus is not at {eval_stories.CORPUS} (../shared/data is not beside this clone)")
-    articles = eval_stories.load_slice(end="2018-05-08")
+    if not ANT.exists():
+        pytest.skip(f"the ANT corpus is not at {ANT} (../shared/data is not beside this clone)")
+    articles = eval_stories.load_slice(ANT, end="2018-05-08")
     ids = {a["id"] for a in articles}
     pairs = [p for p in eval_stories.read_pairs(eval_stories.PAIRS) if p["a"] in ids and p["b"] in ids]
     assigned, _ = eval_stories.assign_all(eval_stories.enriched_slice(articles), threshold=None)
