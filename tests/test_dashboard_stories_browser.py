@@ -115,6 +115,14 @@ async def test_breaking_stories_panel_lists_the_seeds_story_and_opens_its_articl
             await expect(row.locator("td.outlets")).to_have_text("2 مصادر", timeout=UI_TIMEOUT_MS)
             await expect(members).to_be_visible()
             await check_screenshot(page, tmp_path / "stories-ar.png")
+            # Fixes from the issue: an icon, no panel wider than its content box, names on one line.
+            assert await page.locator('link[rel="icon"]').count() == 1
+            overflowing = await page.evaluate(
+                "[...document.querySelectorAll('section')].filter(s => s.scrollWidth > s.clientWidth).length")
+            assert overflowing == 0
+            tall = await page.evaluate("[...document.querySelectorAll('td.name')].filter(td => td.getClientRects()[0]"
+                                       ".height > 2 * parseFloat(getComputedStyle(td).lineHeight)).length")
+            assert tall == 0, "an entity name wraps"
             assert page_errors == [], page_errors
         finally:
             await context.close()
