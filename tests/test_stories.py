@@ -89,6 +89,21 @@ def test_a_story_closes_after_its_quiet_period_of_event_time():
     assert story_record(closed)["closed"] is True
 
 
+def test_closed_stories_leave_the_table_a_week_after_closing_with_their_articles():
+    from streams.stories.assign import KEEP_CLOSED, article_key
+
+    book = StoryBook({}, quiet=48 * HOUR)
+    book.assign(article("q1", T0, *QUAKE[:2], entities=QUAKE[2]), T0)
+    book.assign(article("m1", T0 + 50 * HOUR, *MATCH[:2], entities=MATCH[2]), T0 + 50 * HOUR)
+    assert [s["id"] for s in book.tidy()] == ["s-q1"]
+    assert story_key("s-q1") in book.store, "closed, still there to be asked about"
+    later = T0 + 48 * HOUR + KEEP_CLOSED + 2 * HOUR
+    book.assign(article("m2", later, *MATCH[:2], entities=MATCH[2]), later)
+    book.tidy()
+    assert story_key("s-q1") not in book.store and article_key("q1") not in book.store
+    assert story_key("s-m1") in book.store
+
+
 def test_an_article_seen_again_keeps_its_story_and_counts_once():
     book = StoryBook({})
     first = book.assign(article("q1", T0, *QUAKE[:2], entities=QUAKE[2]), T0)

@@ -199,10 +199,11 @@ def route_mover(runtime, stage: Stage):
                         mentions += await route_one(event, changed)
                 articles = [event for event in events if not is_heartbeat(event)]
                 with metrics.stage_cpu("story"):
-                    closed = book.expire() if articles else []
+                    # The changed stories' records first: tidying may close them (a later record says
+                    # so) or, for an article far behind stream time, drop its story at once.
                     records = [(story_id, story_record(book.store[story_key(story_id)]))
                                for story_id in sorted(changed)]
-                    records += [(story["id"], story_record(story)) for story in closed]
+                    records += [(story["id"], story_record(story)) for story in (book.tidy() if articles else ())]
             finally:
                 book.store = runtime.stories
             for story_id, record in records:

@@ -56,6 +56,8 @@ MAX_BUCKETS = 4 * 24 * 4
 MAX_MEMBERS = 200
 MAX_ENTITIES = 20
 CLOCK_KEY = "clock"
+FORGET_EVERY = 3600
+"""Stream time between two scans of the table for closed stories to drop."""
 
 
 def story_key(story_id: str) -> str:
@@ -90,6 +92,7 @@ class StoryBook:
     """Build the candidate index from `store` now (a worker's table is empty until recovered: it rebuilds then)."""
     _index: dict[str, dict[str, float]] = field(default_factory=dict)
     _indexed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _forgotten_at: float | None = None
 
     def __post_init__(self) -> None:
         if self.rebuild_now:
@@ -211,6 +214,15 @@ class StoryBook:
                 self.store[story_key(story_id)] = story
                 self._unindex(story_id)
                 closed.append(story)
+        return closed
+
+    def tidy(self) -> list[dict]:
+        """`expire`, and once per hour of stream time `forget_closed`: what a stream calls after each batch."""
+        closed = self.expire()
+        now = self.clock
+        if now is not None and (self._forgotten_at is None or now - self._forgotten_at >= FORGET_EVERY):
+            self._forgotten_at = now
+            self.forget_closed()
         return closed
 
     def forget_closed(self) -> int:
