@@ -157,6 +157,7 @@ def test_breaking_score_weighs_outlets_over_copies_and_growth_over_a_steady_pace
     ranked = top_stories([outlets, copies], at=at, top=5)
     assert [s["id"] for s in ranked["stories"]] == ["s-o0", "s-c0"]
     assert top_stories([outlets, copies], at=at, category="sport")["stories"] == []
+    assert [s["id"] for s in top_stories([outlets, copies], at=at, entity="org:barcelona")["stories"]] == ["s-c0"]
     assert all(validation_errors(s) == [] for s in ranked["stories"])
 
 

@@ -64,9 +64,14 @@ def _window_name(seconds: int) -> str:
 
 
 def top_stories(stories: Iterable[dict], *, at: float | None, window: int = DEFAULT_WINDOW, top: int = 10,
-                category: str | None = None) -> dict:
-    """The `top` stories by breaking score at `at` (None: the latest event time among them)."""
-    stories = [s for s in stories if s and (category is None or category in s["categories"])]
+                category: str | None = None, entity: str | None = None) -> dict:
+    """The `top` stories by breaking score at `at` (None: the latest event time among them).
+
+    `category` keeps the stories with an article of that category, `entity`
+    those whose articles name that entity id.
+    """
+    stories = [s for s in stories if s and (category is None or category in s["categories"])
+               and (entity is None or entity in s["entities"])]
     if at is None:
         at = max((s["last_ts"] for s in stories), default=None)
     if at is None:

@@ -114,10 +114,10 @@ def attach(runtime) -> None:
                 at = parse_time(query["at"]) if query.get("at") else None
             except ValueError as exc:
                 return _bad_request(self, f"at: {exc}")
-            category = query.get("category") or None
-            result = top_stories(local_stories(), at=at, window=window, top=top, category=category)
+            category, entity = query.get("category") or None, query.get("entity") or None
+            result = top_stories(local_stories(), at=at, window=window, top=top, category=category, entity=entity)
             if not query.get("local"):
-                params = {"window": f"{window}s", "top": top, "at": at, "category": category}
+                params = {"window": f"{window}s", "top": top, "at": at, "category": category, "entity": entity}
                 answers, partial = await cluster.ask_peers("/stories", params)
                 result = merge_top([result, *[a for a in answers if a]], top)
                 result["partial"] = partial
