@@ -3,7 +3,9 @@
 The two seed pages (two outlets, one story) are produced while the page is
 open: the panel shows the story with its outlets, article count, growth and a
 sparkline; a click on its title lists its articles (headline, outlet, time,
-link) and the list stays open across refreshes; the panel speaks Arabic too.
+link) and the list stays open across refreshes; a click on a person's name
+opens the entity's page with its stories and their latest headlines; the panel
+speaks Arabic too.
 Screenshots of the panel, in both languages, are checked: the size of the
 panel, nothing overflowing it, and not a blank image.
 """
@@ -109,6 +111,18 @@ async def test_breaking_stories_panel_lists_the_seeds_story_and_opens_its_articl
             await page.wait_for_timeout(3500)  # a refresh keeps it open
             await expect(members).to_be_visible()
             await check_screenshot(page, tmp_path / "stories-en.png")
+
+            # A click on a name opens the entity's page: its stories of the day and their latest headlines.
+            entity = page.locator("#entity")
+            await expect(entity).to_be_hidden()
+            await page.locator('section[data-type="PER"] tr[data-entity="per:vladimir-putin"] td.name a').click()
+            await expect(entity.locator("h2")).to_contain_text("Vladimir Putin", timeout=UI_TIMEOUT_MS)
+            await expect(entity.locator(f'h3[data-story="{top["id"]}"]')).to_have_text(top["title"], timeout=UI_TIMEOUT_MS)
+            await expect(entity.locator("li a")).not_to_have_count(0)
+            await page.wait_for_timeout(3500)  # a refresh keeps it
+            await expect(entity.locator(f'h3[data-story="{top["id"]}"]')).to_be_visible()
+            await entity.locator("h2 button").click()
+            await expect(page.locator("#entity")).to_be_hidden()
 
             await page.locator("#lang").click()
             await expect(panel.locator("h2")).to_have_text("قصص عاجلة", timeout=UI_TIMEOUT_MS)
