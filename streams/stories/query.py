@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from functools import lru_cache
 
 STORY_SCHEMA = "story/1"
 MAX_ENTITIES = 20
@@ -30,7 +31,9 @@ PAST_WINDOWS = 4
 DEFAULT_WINDOW = 6 * 3600
 
 
+@lru_cache(maxsize=1 << 16)
 def epoch_to_iso(ts: float) -> str:
+    """Cached: a story's record repeats its members' and buckets' times batch after batch."""
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
