@@ -112,6 +112,12 @@ async def test_breaking_stories_panel_lists_the_seeds_story_and_opens_its_articl
             await expect(members).to_be_visible()
             await check_screenshot(page, tmp_path / "stories-en.png")
 
+            # Articles per category in the last hour, as /categories counts them.
+            rates = httpx.get(f"{worker.url}/categories", timeout=10).json()["categories"]
+            assert rates, "the seeds were routed somewhere"
+            first = page.locator(f'#categories tr[data-category="{rates[0]["id"]}"] td.num')
+            await expect(first).to_have_text(f'{rates[0]["articles"]} articles', timeout=UI_TIMEOUT_MS)
+
             # A click on a name opens the entity's page: its stories of the day and their latest headlines.
             entity = page.locator("#entity")
             await expect(entity).to_be_hidden()

@@ -89,6 +89,22 @@ def test_a_story_closes_after_its_quiet_period_of_event_time():
     assert story_record(closed)["closed"] is True
 
 
+def test_articles_per_category_in_an_event_time_window():
+    from streams.stories.query import category_rates, merge_rates
+
+    book = StoryBook({})
+    for i in range(3):
+        book.assign(article(f"q{i}", T0 + i * 600, *QUAKE[:2], source=f"s{i}", entities=QUAKE[2],
+                            categories=[{"id": "disaster"}]), T0 + i * 600)
+    book.assign(article("m1", T0 - 2 * HOUR, *MATCH[:2], entities=MATCH[2], categories=[{"id": "sport"}]), T0 - 2 * HOUR)
+    stories = [v for k, v in book.store.items() if k.startswith("s/")]
+    rates = category_rates(stories, at=T0 + 1200, window=3600)
+    assert rates["categories"] == [{"id": "disaster", "articles": 3, "per_hour": 3.0}]
+    wide = category_rates(stories, at=T0 + 1200, window=3 * 3600)
+    assert [(c["id"], c["articles"]) for c in wide["categories"]] == [("disaster", 3), ("sport", 1)]
+    assert merge_rates([wide, {"at": None, "window": "3h", "categories": []}])["categories"] == wide["categories"]
+
+
 def test_closed_stories_leave_the_table_a_week_after_closing_with_their_articles():
     from streams.stories.assign import KEEP_CLOSED, article_key
 

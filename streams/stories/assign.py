@@ -312,7 +312,8 @@ def _with_member(story: dict, article: dict, ts: float, *, copy: bool, vector: d
             categories[category_id] = categories.get(category_id, 0) + 1
     story["categories"] = categories
     member = {"id": article["id"], "url": article.get("url"), "source": source, "title": article.get("title") or "",
-              "ts": ts, "copy": bool(copy)}
+              "ts": ts, "copy": bool(copy),
+              "categories": [c.get("id") if isinstance(c, dict) else c for c in article.get("categories") or ()]}
     story["members"] = sorted([*story["members"], member], key=lambda m: (m["ts"], m["id"]))[-MAX_MEMBERS:]
     buckets = dict(story["buckets"])
     bucket = dict(buckets.get(_bucket(ts), {}))

@@ -129,3 +129,46 @@ def story_record(story: dict, *, at: float | None = None, window: int = 6 * 3600
                       "sources": len(by_source)}
                      for start, by_source in sorted(story["buckets"].items(), key=lambda i: int(i[0]))],
     }
+
+
+def category_rates(stories: Iterable[dict], *, at: float | None, window: int = 3600) -> dict:
+    """Articles per category published in (at - window, at], from the stories' members (event time).
+
+    `at` None: the latest event time among the stories. Copies count (they
+    are articles the category topics carried); a story keeps its latest 200
+    members, so a window older than a very large story's latest 200 articles
+    undercounts it.
+    """
+    stories = [s for s in stories if s]
+    if at is None:
+        at = max((s["last_ts"] for s in stories), default=None)
+    counts: dict[str, int] = {}
+    if at is not None:
+        for story in stories:
+            if story["last_ts"] <= at - window or story["first_ts"] > at:
+                continue
+            for member in story["members"]:
+                if at - window < member["ts"] <= at:
+                    for category in member.get("categories") or ():
+                        counts[category] = counts.get(category, 0) + 1
+    ranked = sorted(counts.items(), key=lambda i: (-i[1], i[0]))
+    return {"at": None if at is None else epoch_to_iso(at), "window": _window_name(window),
+            "categories": [{"id": c, "articles": n, "per_hour": round(n * 3600 / window, 2)} for c, n in ranked]}
+
+
+def merge_rates(parts: list[dict]) -> dict:
+    """Several workers' answers as one: counts added (only the stories' owner has any)."""
+    counts: dict[str, int] = {}
+    for part in parts:
+        for item in part.get("categories", ()):
+            counts[item["id"]] = counts.get(item["id"], 0) + item["articles"]
+    first = next((p for p in parts if p.get("at")), parts[0])
+    ranked = sorted(counts.items(), key=lambda i: (-i[1], i[0]))
+    seconds = parse_window_name(first["window"]) if first.get("window") else 3600
+    return {"at": first.get("at"), "window": first.get("window"),
+            "categories": [{"id": c, "articles": n, "per_hour": round(n * 3600 / seconds, 2)} for c, n in ranked]}
+
+
+def parse_window_name(name: str) -> int:
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    return int(name[:-1]) * units[name[-1]]

@@ -11,7 +11,7 @@ from ...clock import parse_time
 from ...settings import parse_duration
 from ...stories import story_record, top_stories
 from ...stories.assign import story_key
-from ...stories.query import merge_top
+from ...stories.query import category_rates, merge_rates, merge_top
 from ...trending.query import find_spec, merge_timelines, merge_trending, timeline, top_trending
 from .cluster import Cluster
 
@@ -120,6 +120,24 @@ def attach(runtime) -> None:
                 params = {"window": f"{window}s", "top": top, "at": at, "category": category, "entity": entity}
                 answers, partial = await cluster.ask_peers("/stories", params)
                 result = merge_top([result, *[a for a in answers if a]], top)
+                result["partial"] = partial
+            return self.json(result)
+
+    @app.page("/categories")
+    class Categories(View):
+        """Articles per category in the last `window` of event time (from the stories' members)."""
+
+        async def get(self, request: Request) -> Response:
+            query = request.query
+            try:
+                window = parse_duration(query.get("window") or "1h")
+                at = parse_time(query["at"]) if query.get("at") else None
+            except ValueError as exc:
+                return _bad_request(self, str(exc))
+            result = category_rates(local_stories(), at=at, window=window)
+            if not query.get("local"):
+                answers, partial = await cluster.ask_peers("/categories", {"window": f"{window}s", "at": at})
+                result = merge_rates([result, *[a for a in answers if a]])
                 result["partial"] = partial
             return self.json(result)
 
