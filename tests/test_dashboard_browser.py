@@ -153,7 +153,9 @@ async def test_dashboard_shows_trending_entities_in_both_languages_and_escapes_n
             for kind, label in ARABIC.items():
                 await expect(page.locator(f'section[data-type="{kind}"] h2')).to_have_text(label, timeout=UI_TIMEOUT_MS)
             await expect(putin_mentions).to_have_text(re.compile(r"^[1-9][0-9]* إشارة$"), timeout=UI_TIMEOUT_MS)
-            await expect(row("PER", "per:vladimir-putin")).to_have_text("Vladimir Putin")
+            # Names in the reader's language: the knowledge base's Arabic name (issue 21).
+            await expect(row("PER", "per:vladimir-putin")).to_have_text("فلاديمير بوتين")
+            await expect(row("LOC", "loc:ru")).to_have_text("روسيا")
 
             # The choice survives a reload (stored in localStorage), and switches back.
             await page.reload(wait_until="domcontentloaded", timeout=UI_TIMEOUT_MS)

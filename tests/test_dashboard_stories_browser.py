@@ -112,6 +112,13 @@ async def test_breaking_stories_panel_lists_the_seeds_story_and_opens_its_articl
             await expect(members).to_be_visible()
             await check_screenshot(page, tmp_path / "stories-en.png")
 
+            # Entities carry an Arabic display name beside the English one.
+            people = httpx.get(f"{worker.url}/trending", params={"window": "1d", "type": "PER", "top": 50}, timeout=10)
+            putin = [i for i in people.json()["items"] if i["id"] == "per:vladimir-putin"]
+            assert putin and putin[0]["name_ar"] == "فلاديمير بوتين" and putin[0]["name"] == "Vladimir Putin"
+            timeline = httpx.get(f"{worker.url}/entities/per:vladimir-putin", timeout=10).json()
+            assert timeline["name_ar"] == "فلاديمير بوتين"
+
             # Articles per category in the last hour, as /categories counts them.
             rates = httpx.get(f"{worker.url}/categories", timeout=10).json()["categories"]
             assert rates, "the seeds were routed somewhere"

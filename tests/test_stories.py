@@ -219,3 +219,13 @@ def test_pairwise_quality_on_hand_checked_ant_pairs():
     result = eval_stories.pairwise(assigned, pairs)
     assert result["pairs"] >= 100 and result["same"] >= 50
     assert result["precision"] >= 0.9 and result["recall"] >= 0.85, result
+
+
+def test_entities_get_an_arabic_display_name_from_the_knowledge_base_or_their_own_arabic_name():
+    from streams.runtime.web.views import arabic_name
+
+    kb = {"per:vladimir-putin": {"names": {"ar": "فلاديمير بوتين", "en": "Vladimir Putin"}}}
+    assert arabic_name(kb, "per:vladimir-putin", "Vladimir Putin") == "فلاديمير بوتين"
+    assert arabic_name(kb, "per:x-ar", "تشوي سون هوي") == "تشوي سون هوي", "a name the tagger found is Arabic already"
+    assert arabic_name(kb, "org:y", "Blue Rose Festival") is None
+    assert arabic_name(None, "org:y", "مهرجان") == "مهرجان"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 from faust.web import Request, Response, View
@@ -23,6 +24,22 @@ def _dashboard_html() -> str:
     return resources.files(__package__).joinpath("dashboard.html").read_text(encoding="utf-8")
 
 
+_ARABIC_LETTER = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff]")
+
+
+def arabic_name(kb, entity_id: str, name: str) -> str | None:
+    """An entity's display name in Arabic: the knowledge base's, else its own name when that is Arabic.
+
+    Names the tagger found (not in the knowledge base) are already their
+    Arabic surface form; names in the knowledge base carry `names.ar`.
+    """
+    entity = kb.get(entity_id) if kb is not None else None
+    found = ((entity or {}).get("names") or {}).get("ar")
+    if found:
+        return found
+    return name if name and _ARABIC_LETTER.search(name) else None
+
+
 def _bad_request(view: View, message: str) -> Response:
     return view.json({"error": message}, status=400)
 
@@ -30,6 +47,12 @@ def _bad_request(view: View, message: str) -> Response:
 def attach(runtime) -> None:
     """The dashboard, `/trending`, `/entities/{id}`, `/stories`, `/stories/{id}` and `/metrics` on the runtime's app."""
     app, windows, cluster = runtime.app, runtime.settings.windows, Cluster(runtime)
+
+    def knowledge_base():
+        try:
+            return runtime.pipeline.extractor.kb
+        except Exception:  # no extractor (a test's stand-in pipeline): names as they are
+            return None
 
     @app.page("/")
     class Dashboard(View):
@@ -76,6 +99,9 @@ def attach(runtime) -> None:
                 result = merge_trending(parts, top)
                 result["partial"] = partial
             result["windows"] = [s.name for s in windows]
+            kb = knowledge_base()
+            for item in result["items"]:
+                item["name_ar"] = arabic_name(kb, item["id"], item["name"])
             return self.json(result)
 
     @app.page("/entities/{entity_id}")
@@ -87,6 +113,7 @@ def attach(runtime) -> None:
                 found = merge_timelines([found, *answers])
             if found is None:
                 return self.json({"error": f"no counts for entity {entity_id!r}"}, status=404)
+            found["name_ar"] = arabic_name(knowledge_base(), entity_id, found["name"])
             return self.json(found)
 
     def local_stories():
