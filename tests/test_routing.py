@@ -584,7 +584,8 @@ async def test_workers_swap_in_published_rules_without_restart(broker, start_wor
     await produce(broker, topics.RAW, [orjson.dumps(raw)])
     (article,) = values(await consume(broker, topics.category_topic("invented-beat"),
                                       until=lambda m: len(m) >= 1, timeout=60))
-    assert article["url"] == raw["url"] and article["categories"][0]["id"] == "invented-beat"
+    # the new category is there beside the section the model chose (a category outside the five sections)
+    assert article["url"] == raw["url"] and "invented-beat" in [c["id"] for c in article["categories"]]
     dead = values(await consume(broker, topics.DEADLETTER, until=lambda m: len(m) >= 1, timeout=30))
     assert dead[0]["stage"] == "rules" and base64.b64decode(dead[0]["original_b64"]) == b"categories: ["
     assert "not valid YAML" in dead[0]["reason"]
