@@ -32,6 +32,7 @@ def add_commands(subparsers) -> None:
 
 
 def _ask(args, path: str, params: dict) -> dict:
+    """GET a worker's JSON answer; an unreachable worker or an error answer is one clear line."""
     import httpx
 
     base = web_base(args.url)
@@ -69,9 +70,6 @@ def cmd_stories(args) -> int:
 
 
 def cmd_trending(args) -> int:
-    import httpx
-
-    base = web_base(args.url)
     params = {"top": args.top}
     if args.window:
         params["window"] = args.window
@@ -79,17 +77,7 @@ def cmd_trending(args) -> int:
         params["type"] = args.type
     if args.at is not None:
         params["at"] = args.at
-    try:
-        response = httpx.get(f"{base.rstrip('/')}/trending", params=params, timeout=10.0)
-    except httpx.HTTPError as exc:
-        raise UsageError(f"cannot reach a worker at {base}: {exc}. Is `newsstreams run` or `worker` running?") from None
-    if response.status_code != 200:
-        try:
-            message = response.json().get("error", response.text)
-        except ValueError:
-            message = response.text
-        raise UsageError(f"{base}/trending answered {response.status_code}: {message}")
-    data = response.json()
+    data = _ask(args, "/trending", params)
     if args.json:
         sys.stdout.write(orjson.dumps(data).decode() + "\n")
         return 0
