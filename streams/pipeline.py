@@ -44,7 +44,7 @@ class Pipeline:
     @cached_property
     def rules_watcher(self):
         """Rules are re-read when their file changes, so editors need no restart."""
-        from .routing.rules import RulesWatcher
+        from .routing.watcher import RulesWatcher
 
         return RulesWatcher(self._rules_path)
 

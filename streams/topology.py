@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from . import topics
 from .entities.kb_updates import apply_record
 from .pipeline import Pipeline, mentions_of
-from .routing.rules import RulesWatcher
+from .routing.watcher import RulesWatcher
 from .stories import StoryBook
 from .trending.mention_batch import mention_batches
 from .trending.windows import advance_windows, count_mention

@@ -229,7 +229,7 @@ def _shared_knowledge_base():
 
 @functools.cache
 def _shared_rules_watcher():
-    from streams.routing.rules import RulesWatcher
+    from streams.routing.watcher import RulesWatcher
 
     return RulesWatcher()
 
@@ -255,7 +255,7 @@ def test_fuzzed_knowledge_base_records_are_applied_or_refused(key, value):
 @given(st.one_of(st.binary(max_size=500), st.text(max_size=500).map(str.encode),
                  _json_values.map(lambda v: json.dumps({"categories": v}).encode())))
 def test_fuzzed_routing_rules_documents_are_used_or_refused(document):
-    from streams.routing.rules import RulesError
+    from streams.routing.rules_file import RulesError
 
     try:
         _shared_rules_watcher().apply_document(document, source="fuzz")

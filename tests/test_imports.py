@@ -38,7 +38,8 @@ TOOLS = "streams.tools"
 
 # Kafka-free cores: importing them loads neither Faust nor the tools.
 PURE_CORES = ("streams.topology", "streams.pipeline", "streams.text", "streams.entities.extract",
-              "streams.routing.rules", "streams.trending.windows", "streams.trending.progress",
+              "streams.routing.rules", "streams.routing.rules_file", "streams.routing.watcher",
+              "streams.routing.matching", "streams.trending.windows", "streams.trending.progress",
               "streams.trending.not_trending", "streams.ingest.sources")
 
 

@@ -9,13 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.routing.rules import (
-    DEFAULT_RULES_PATH,
-    RulesError,
-    RulesWatcher,
-    load_rules,
-    topic_for,
-)
+from streams.routing.rules import topic_for
+from streams.routing.rules_file import DEFAULT_RULES_PATH, RulesError, load_rules
+from streams.routing.watcher import RulesWatcher
 from streams.text.normalize import match_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -317,7 +313,7 @@ def test_watcher_picks_up_edits_and_keeps_old_rules_when_broken(tmp_path, caplog
     # a broken save: routing carries on with the rules in force, the error is logged
     good = path.read_text(encoding="utf-8")
     path.write_text(good.replace("weight: 1\n", "weight: lots\n", 1), encoding="utf-8")
-    with caplog.at_level("ERROR", logger="streams.routing.rules"):
+    with caplog.at_level("ERROR", logger="streams.routing.watcher"):
         rules = watcher.current()
     assert ids(rules.categorize("مصرف", "مصرف مصرف مصرف", [])) == ["money"]
     assert watcher.last_error is not None and "weight" in str(watcher.last_error)

@@ -10,7 +10,7 @@ import pytest
 
 from streams.cli import main
 from streams.tools.eval_routing import LabelledDataError, evaluate_routing, read_labelled
-from streams.routing.rules import load_rules
+from streams.routing.rules_file import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELLED = ROOT / "tests" / "fixtures" / "routing" / "labelled.jsonl"

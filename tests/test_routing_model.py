@@ -16,7 +16,8 @@ from streams.ingest.sources import iter_raw_articles
 from streams.pipeline import ENRICHED_SCHEMA, Pipeline
 from streams.routing.combine import OTHER
 from streams.routing.model import DEFAULT_MODEL_PATH, SectionModel, is_arabic
-from streams.routing.rules import RulesError, RulesWatcher, load_rules, rules_from_text
+from streams.routing.rules_file import RulesError, load_rules, rules_from_text
+from streams.routing.watcher import RulesWatcher
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = sorted((ROOT / "tests" / "fixtures" / "seeds").glob("*.txt"))

@@ -176,7 +176,7 @@ def cmd_build_trend_filter(args) -> int:
 
 
 def _load_rules_for_cli(path: str | None):
-    from ..routing.rules import RulesError, load_rules
+    from ..routing.rules_file import RulesError, load_rules
 
     path = path or environment_value("NEWSSTREAMS_ROUTING_RULES")
     try:

@@ -121,7 +121,7 @@ RULES_RECORD_KEY = b"rules"
 def cmd_rules(args) -> int:
     """Validate a rules file; `publish` then sends it to routing.rules for every worker."""
     from ..kafka_io import BrokerUnavailable, ensure_topics, publish
-    from ..routing.rules import RulesError, load_rules
+    from ..routing.rules_file import RulesError, load_rules
     from ..topics import ROUTING_RULES
 
     path = Path(args.file)

@@ -62,7 +62,7 @@ def _start_worker(args, settings: Settings, *, demo_paths: list[Path] | None = N
 
 def _create_topics(runtime) -> None:
     from ..kafka_io import BrokerUnavailable, PartitionMismatch, ensure_topics
-    from ..routing.rules import RulesError, load_rules
+    from ..routing.rules_file import RulesError, load_rules
 
     try:
         categories = load_rules(runtime.settings.routing_rules).category_ids

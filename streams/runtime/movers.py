@@ -29,7 +29,7 @@ from .. import metrics, topics
 from ..clock import iso_to_epoch
 from ..entities.kb_updates import KbRecordError, apply_record
 from ..pipeline import RejectedArticle, event_time, mentions_of
-from ..routing.rules import RulesError
+from ..routing.rules_file import RulesError
 from ..stories import story_record
 from ..stories.assign import story_key
 from ..text.dedupe import Forgetting

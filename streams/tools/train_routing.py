@@ -205,7 +205,7 @@ def routed_sections(corpus: Corpus, probabilities: np.ndarray | None, rules=None
     -1 for a top category in no section (health, other...). ``probabilities``
     None routes by the rules alone.
     """
-    from streams.routing.rules import load_rules
+    from streams.routing.rules_file import load_rules
 
     rules = rules or load_rules()
     section_of = rules.model.section_of() if rules.model is not None else {}
