@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..samples import sample_pages
 from ..settings import SettingsError
 from . import bench, messages, offline, publish, query, running, topology
-from .common import UsageError, bootstrap_servers, require_broker, sample_pages, web_base
+from .common import UsageError, bootstrap_servers, require_broker, web_base
 from .offline import format_routing_report
 
 __all__ = [

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 
 from ..clock import parse_time
-from ..samples import sample_pages  # noqa: F401  (re-exported for the commands)
 from ..settings import DEFAULT_WEB_PORT, Settings, environment_value, parse_duration
 
 LOG_LEVELS = ["crit", "error", "warn", "info", "debug"]

@@ -8,7 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..settings import Settings, environment_value, pin_library_log_levels
-from .common import LOG_LEVELS, UsageError, bootstrap_servers, require_broker, sample_pages, tcp_port
+from ..samples import sample_pages
+from .common import LOG_LEVELS, UsageError, bootstrap_servers, require_broker, tcp_port
 
 
 def add_commands(subparsers) -> None:
