@@ -355,17 +355,20 @@ def parse_rules(data: Any, source: str = "<rules>") -> RuleSet:
     return _Builder(source).build(data)
 
 
+def read_text_file(path: Path, error: type[Exception]) -> str:
+    """The UTF-8 text of a file an operator named, or ``error`` saying why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read: {exc}") from None
+
+
 def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
     """Read and compile a rules file; the packaged ``categories.yaml`` by default."""
     path = Path(path) if path is not None else DEFAULT_RULES_PATH
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RulesError(f"{source}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RulesError(f"{source}: cannot read: {exc}") from None
-    return rules_from_text(text, source)
+    return rules_from_text(read_text_file(path, RulesError), str(path))
 
 
 def rules_from_bytes(data: bytes | None, source: str = "<rules>") -> RuleSet:

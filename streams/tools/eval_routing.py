@@ -40,6 +40,7 @@ import yaml
 
 from streams.routing.combine import OTHER
 from streams.routing.rules import RuleSet
+from streams.routing.rules_file import read_text_file
 
 NONE = "none"
 
@@ -142,12 +143,7 @@ def read_labelled(path: str | os.PathLike, known: Iterable[str]) -> list[Labelle
     """Parse a labelled JSONL file; every problem names the line it is on."""
     path = Path(path)
     known = set(known)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LabelledDataError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabelledDataError(f"{path}: cannot read: {exc}") from None
+    text = read_text_file(path, LabelledDataError)
     articles: list[LabelledArticle] = []
     for number, raw in enumerate(text.splitlines(), 1):
         if not raw.strip():
