@@ -582,6 +582,10 @@ async def test_workers_swap_in_published_rules_without_restart(broker, start_wor
                                       until=lambda m: len(m) >= 1, timeout=60))
     # the new category is there beside the section the model chose (a category outside the five sections)
     assert article["url"] == raw["url"] and "invented-beat" in [c["id"] for c in article["categories"]]
+    # ... and its copies in the topics it already had reach them too, though the new topic was made meanwhile
+    for other in [c["id"] for c in article["categories"] if c["id"] != "invented-beat"]:
+        (copy,) = values(await consume(broker, topics.category_topic(other), until=lambda m: len(m) >= 1, timeout=30))
+        assert copy["id"] == article["id"]
     dead = values(await consume(broker, topics.DEADLETTER, until=lambda m: len(m) >= 1, timeout=30))
     assert dead[0]["stage"] == "rules" and base64.b64decode(dead[0]["original_b64"]) == b"categories: ["
     assert "not valid YAML" in dead[0]["reason"]

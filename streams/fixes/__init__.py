@@ -2,9 +2,9 @@
 
 Two kinds, kept apart because they apply in different places:
 
-- **Faust/aiokafka** (`faust_*`): behaviour of the client libraries that breaks
-  the at-least-once promise the window counts rely on, on any broker.
-  Always on.
+- **Faust/aiokafka** (`faust_*`, `aiokafka_*`): behaviour of the client
+  libraries that breaks the at-least-once promise the window counts rely on, or
+  delivery itself, on any broker. Always on.
 - **Tansu, the embedded broker** (`tansu_*`): places where it answers
   differently from Apache Kafka. On only when the broker is Tansu: `newsstreams
   run` and the test fixtures say so when they start it (`NEWSSTREAMS_EMBEDDED_BROKER=1`),
@@ -23,17 +23,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aiokafka.client import AIOKafkaClient
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 
-from . import faust_commit_drain, faust_fresh_partitions, tansu_end_offsets, tansu_fetch_wait
+from . import aiokafka_tracked_topics, faust_commit_drain, faust_fresh_partitions, tansu_end_offsets, tansu_fetch_wait
 
 
 @dataclass(frozen=True)
 class Fix:
     name: str
     corrects: str
-    """`faust` or `tansu`: what behaves wrongly."""
+    """`faust`, `aiokafka` (the client libraries, corrected everywhere) or `tansu` (the embedded broker)."""
     target: type
     attribute: str
     replacement: Callable
@@ -52,6 +53,11 @@ FIXES = (
         "seek_to_committed", faust_fresh_partitions._seek_to_committed_or_reset,
         "aiokafka skips the seek when nothing was committed, leaving the partition where table "
         "recovery's fetches left it: records before a first commit were never read after a restart"),
+    Fix("keep the metadata of every topic a producer writes to", "aiokafka", AIOKafkaClient, "_wait_on_metadata",
+        aiokafka_tracked_topics._wait_on_tracked_metadata,
+        "the first send to a topic new to the producer made it forget the topics it had not looked up: "
+        "a batch queued for one of them waited for a leader forever (an article missing from its section's "
+        "topic after a rules swap, SIGTERM stuck in 'Flush producer buffer')"),
     Fix("read changelogs to their fetched high watermark", "tansu", AIOKafkaConsumerThread, "_highwaters",
         tansu_end_offsets._true_end_offsets,
         "Tansu answers ListOffsets with one past the first record of the last batch: table recovery "
@@ -78,9 +84,9 @@ def check_targets(fixes=FIXES) -> None:
 
 
 def apply_fixes(*, embedded_broker: bool) -> list[Fix]:
-    """Switch on the Faust corrections, and Tansu's when the broker is the embedded one; returns those on."""
+    """Switch on the library corrections, and Tansu's when the broker is the embedded one; returns those on."""
     check_targets()
-    chosen = [fix for fix in FIXES if fix.corrects == "faust" or embedded_broker]
+    chosen = [fix for fix in FIXES if fix.corrects != "tansu" or embedded_broker]
     for fix in chosen:
         setattr(fix.target, fix.attribute, fix.replacement)
     return chosen
