@@ -49,7 +49,7 @@ def test_tests_that_read_shared_data_skip_in_a_clone_without_it(tmp_path):
                            capture_output=True, text=True, timeout=60)
     assert which.stdout.startswith(str(clone)), which.stdout + which.stderr
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-m", "not broker", "-p", "no:cacheprovider", "-rs", *modules],
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-m", "not broker", "-p", "no:cacheprovider", "-rs", *modules],
         cwd=clone, env=env, capture_output=True, text=True, timeout=540,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
