@@ -9,7 +9,7 @@ import pytest
 
 from streams.entities.conll import read_conll
 from streams.entities.ner import DEFAULT_MODEL, NerTagger, bio_spans, propagate
-from streams.entities.tokens import sentences, tokenize
+from streams.entities.tokens import fold_token, sentences, tokenize
 from streams.tools.eval_ner import eval_ner, score
 from streams.tools.train_ner import train_ner
 
@@ -182,6 +182,21 @@ def test_propagate_tags_the_surname_of_a_person_named_in_full():
     folded = [["وقالت", "فايزه", "ابوالنجا", "."], ["واضافت", "ابوالنجا", "ان", "فايزه", "."]]
     tags = [["O", "B-PER", "I-PER", "O"], ["O", "O", "O", "O", "O"]]
     assert propagate(folded, tags)[1] == ["O", "B-PER", "O", "O", "O"]  # the surname, not the first name
+
+
+def test_propagate_does_not_spread_a_mistaken_name_onto_prepositions():
+    # `صالح على` (Saleh [said] that) mistaken for a person: its last word folds
+    # like the name Ali, and every `على` (on) of the story would become a person.
+    tokens = [["وقال", "صالح", "على", "هامش", "اللقاء", "."], ["وشدد", "على", "اهمية", "الحوار", "."],
+              ["التقى", "علي", "صالح", "."]]
+    folded = [[fold_token(t) for t in s] for s in tokens]
+    tags = [["O", "B-PER", "I-PER", "O", "O", "O"], ["O"] * 5, ["O", "O", "O", "O"]]
+    unguarded = propagate(folded, tags)
+    assert unguarded[1][1] == "B-PER"  # what the guard is for
+    guarded = propagate(folded, tags, tokens=tokens)
+    assert guarded[1] == ["O"] * 5                      # the preposition stays a preposition
+    assert guarded[2] == ["O", "B-PER", "O", "O"]       # the name Ali, written with ya, is still a repeat
+    assert guarded[0] == tags[0]
 
 
 def test_tag_document_keeps_names_consistent_and_window_zero_is_per_sentence():

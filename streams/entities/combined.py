@@ -67,7 +67,7 @@ class CombinedTagger:
         folded = [[fold_token(t) for t in s] for s in sentences]
         gaz = [gazetteer(self.kb, f) for f in folded]
         tags = self.tag_parsed([list(s) for s in sentences], folded, gaz)
-        return propagate(folded, tags, window) if window != 0 else tags
+        return propagate(folded, tags, window, tokens=sentences) if window != 0 else tags
 
     def known_words(self) -> frozenset[str]:
         """The CRF's words weighed toward a name (the extractor's clitic check)."""

@@ -217,7 +217,8 @@ class EntityExtractor:
             for a, b in bounds
         ]
         # A name the tagger found once also counts where the article repeats it.
-        per_sentence = propagate([folded[a:b] for a, b in bounds], per_sentence)
+        per_sentence = propagate([folded[a:b] for a, b in bounds], per_sentence,
+                                 tokens=[tokens[a:b] for a, b in bounds])
         return [tag for sent in per_sentence for tag in sent]
 
     def _resolve_unknown(self, body, toks, folded, a: int, b: int, etype: str):

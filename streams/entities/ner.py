@@ -24,6 +24,7 @@ from streams.entities.features import ModelFeatures
 from streams.entities.kb import KnowledgeBase
 from streams.entities.lexicon import Lexicon
 from streams.entities.tokens import fold_token
+from streams.trending.not_trending import packaged as _function_word_filter, trend_key
 
 MODEL_DIR = Path(__file__).with_name("model")
 DEFAULT_MODEL = MODEL_DIR / "ner.crfsuite"
@@ -108,7 +109,7 @@ class NerTagger:
         folded = [[fold_token(t) for t in tokens] for tokens in sentences]
         tags = [self.tag_sentence(list(tokens), f, self.kb) if tokens else []
                 for tokens, f in zip(sentences, folded)]
-        return propagate(folded, tags, window) if window != 0 else tags
+        return propagate(folded, tags, window, tokens=sentences) if window != 0 else tags
 
     def tag_features(self, xseq: list[list[str]]) -> list[str]:
         """Tags for precomputed feature lists (the extractor shares the KB pass)."""
@@ -161,6 +162,7 @@ def propagate(
     folded: Sequence[Sequence[str]],
     tags: Sequence[Sequence[str]],
     window: int | None = PROPAGATION_WINDOW,
+    tokens: Sequence[Sequence[str]] | None = None,
 ) -> list[list[str]]:
     """Tag untagged repeats of names the tagger found in nearby sentences.
 
@@ -175,6 +177,11 @@ def propagate(
     two words or more counts as a name too (`فايزة أبوالنجا` ...
     `وقالت أبوالنجا`). Tags the tagger set are never changed. ``folded``
     holds the folded tokens of each sentence (``fold_token``).
+
+    Given the sentences' ``tokens`` as written, a repeat made only of function
+    words (``streams.trending.not_trending``: `على`, on, folds like `علي`, Ali)
+    stays untagged: one mistaken name must not spread to every preposition of
+    the story.
     """
     out = [list(t) for t in tags]
     n = len(out)
@@ -237,6 +244,8 @@ def propagate(
                 for length in range(min(longest, m_len - i), 0, -1):
                     counts = table.get(tuple(ks[i:i + length]))
                     if counts and all(row[j] == "O" for j in range(i, i + length)):
+                        if tokens is not None and _only_function_words(tokens[si][i:i + length]):
+                            break
                         etype = max(sorted(counts), key=counts.__getitem__)
                         row[i] = "B-" + etype
                         for j in range(i + 1, i + length):
@@ -245,6 +254,11 @@ def propagate(
                         break
             i += hit or 1
     return out
+
+
+def _only_function_words(words: Sequence[str]) -> bool:
+    function_words = _function_word_filter().function_words
+    return all(trend_key(w) in function_words for w in words)
 
 
 @lru_cache(maxsize=65536)

@@ -285,7 +285,7 @@ def train_neural(
         pred = tagger.tag_sentences(dev_tokens)
         cpu = time.process_time() - t0
         alone = score(dev_gold, pred)
-        prop = score(dev_gold, propagate(dev_folded, pred))
+        prop = score(dev_gold, propagate(dev_folded, pred, tokens=dev_tokens))
         return prop["micro_f1"], {"dev": alone, "dev_propagated": prop,
                                   "dev_tokens_per_cpu_second": round(sum(map(len, dev_tokens)) / cpu)}
 
