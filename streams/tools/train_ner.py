@@ -111,7 +111,8 @@ def train_ner(
         # As the extractor and eval_ner tag running text: names made
         # consistent across nearby sentences (``ner.propagate``).
         dev_folded = [[fold_token(t) for t in tokens] for tokens, _tags in sentences[n_train:]]
-        result["dev_propagated"] = score(ys[n_train:], propagate(dev_folded, pred, tokens=[t for t, _ in sentences[n_train:]]))
+        dev_tokens = [tokens for tokens, _tags in sentences[n_train:]]
+        result["dev_propagated"] = score(ys[n_train:], propagate(dev_folded, pred, tokens=dev_tokens))
         result["dev_crf_tokens_per_second"] = round(result["dev_tokens"] / max(tag_seconds, 1e-9))
     if refit and n_dev:
         order = list(range(len(sentences)))

@@ -14,7 +14,9 @@ module:
 
 - ``filtered_forms``: whole names that are not counted (`الله`, `الإسلام`);
 - ``function_words``: words that are almost never part of a name; an entity
-  whose whole name is made of them (`على`, `وفي`) is not counted.
+  whose whole name is made of them (`على`, `وفي`) is not counted. The tagger's
+  name propagation (``streams.entities.ner.propagate``) reads the same list,
+  so that one such word mistaken for a name is not repeated across a story.
 
 Matching is on the whole name in a folded form, never on a word inside a longer
 name: `عبد الله`, `عبدالله` and `حزب الله` are names and are counted. The key
